@@ -1,0 +1,259 @@
+"""The node's configuration: /etc/ganeti/extstorage-zfs.conf.
+
+The file is shell-compatible (KEY=value, `export KEY=value`, comments,
+quoting, $VAR references to earlier keys) so admins can also source it from
+shell. The original tool's names (EXTP_ZFS, EXTP_CREATE, EXTP_DESTROY,
+EXTP_VG, EXTP_USED) are accepted as aliases, including its
+`test -z "$EXTP_VG" && EXTP_VG=...` idiom. Everything is validated when the
+file is loaded, before any command runs.
+"""
+
+import dataclasses
+import os
+import re
+import shlex
+
+from . import options
+from .errors import ConfigError
+
+DEFAULT_PATH = "/etc/ganeti/extstorage-zfs.conf"
+# Tests and admins can point every command at another file.
+PATH_VARIABLE = "GANETI_ZFS_CONFIG"
+
+# The original tool's variable names, and ours.
+ALIASES = {
+    "EXTP_ZFS": "ZFS_PARENT",
+    "EXTP_CREATE": "CREATE_OPTIONS",
+    "EXTP_DESTROY": "DESTROY_OPTIONS",
+    "EXTP_VG": "LVM_VG",
+    "EXTP_USED": "USED_PROPERTY",
+}
+
+_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*(/[A-Za-z0-9_][A-Za-z0-9_.:-]*)*$")
+_VG_NAME = re.compile(r"^[A-Za-z0-9+_][A-Za-z0-9+_.-]*$")
+
+
+def check_dataset(value, key):
+    if not _DATASET.match(value) or ".." in value or len(value) > 200:
+        raise ConfigError(f"{key}={value!r} is not a valid ZFS dataset name")
+    return value
+
+
+def _vg_name(value, key):
+    if value and (not _VG_NAME.match(value) or value in (".", "..")):
+        raise ConfigError(f"{key}={value!r} is not a valid LVM volume group name")
+    return value
+
+
+def _positive_number(value, key):
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1
+    if number <= 0:
+        raise ConfigError(f"{key} must be a positive number, not {value!r}")
+    return number
+
+
+def _whole_number(value, key):
+    if not re.fullmatch(r"[0-9]+", value):
+        raise ConfigError(f"{key} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _percent(value, key):
+    number = _whole_number(value, key)
+    if number > 100:
+        raise ConfigError(f"{key} must be a percentage from 0 to 100, not {value!r}")
+    return number
+
+
+def _destroy_options(value, key):
+    words = value.split()
+    if any("R" in word for word in words if word.startswith("-")):
+        raise ConfigError(
+            f"{key}={value!r}: -R would also destroy every clone of the volume's snapshots; "
+            "ganeti-zfs never does that (remove refuses while clones exist). Remove the setting."
+        )
+    for word in words:
+        if word not in ("-r", "-f", "-rf", "-fr"):
+            raise ConfigError(f"{key}={value!r}: only -r and -f are accepted (the volume's own snapshots always go with it)")
+    return value
+
+
+def _used_property(value, key):
+    if value not in ("used", "logicalused"):
+        raise ConfigError(f"{key} must be used or logicalused, not {value!r}")
+    return value
+
+
+def _snapshot_format(value, key):
+    if "%" not in value or "@" in value or "/" in value or " " in value:
+        raise ConfigError(f"{key}={value!r} must be a strftime format with no '@', '/' or spaces")
+    return value
+
+
+def _text(value, key):
+    return value
+
+
+# key -> (parser, default text, one-line description). The shipped
+# conffile documents every key (a unit test checks it).
+KEYS = {
+    "ZFS_PARENT": (check_dataset, "", "parent dataset of the ext volumes (original: EXTP_ZFS)"),
+    "CREATE_OPTIONS": (_text, "", "original-style zfs create options, e.g. \"-s -b 4k -o compression=lz4\" (EXTP_CREATE)"),
+    "SPARSE": (options.parse_bool, "yes", "create thin-provisioned zvols"),
+    "VOLBLOCKSIZE": (_text, "", "zvol block size (empty: ZFS's default)"),
+    "COMPRESSION": (_text, "lz4", "compression of new zvols"),
+    "ZFS_PROPERTIES": (_text, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
+    "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY; -R is refused"),
+    "LVM_VG": (_vg_name, "", "volume group name the LVM emulation answers for (EXTP_VG); empty disables it"),
+    "LVM_PARENT": (_text, "", "parent dataset of the emulated LVs (default: <pool of ZFS_PARENT>/<LVM_VG>)"),
+    "USED_PROPERTY": (_used_property, "used", "used or logicalused, for sizes shown by helpers (EXTP_USED)"),
+    "ATTACH_TIMEOUT": (_positive_number, "10", "seconds attach waits for the device node"),
+    "ZFS_TIMEOUT": (_positive_number, "120", "seconds any zfs or zpool command may take"),
+    "DEBUG": (options.parse_bool, "no", "show every zfs command on stderr"),
+    "SNAPSHOT_PARENTS": (_text, "", "datasets whose zvols get scheduled snapshots (default: ZFS_PARENT and LVM_PARENT)"),
+    "SNAPSHOT_FORMAT": (_snapshot_format, "%Y-%m-%d", "strftime name of scheduled snapshots, in UTC"),
+    "KEEP_DAILY": (_whole_number, "7", "daily snapshots kept per volume"),
+    "KEEP_WEEKLY": (_whole_number, "4", "weekly snapshots kept per volume"),
+    "KEEP_MONTHLY": (_whole_number, "6", "monthly snapshots kept per volume"),
+    "CHECK_SNAPSHOT_WARN_HOURS": (_positive_number, "26", "check: WARNING when a newest snapshot is older"),
+    "CHECK_SNAPSHOT_CRIT_HOURS": (_positive_number, "50", "check: CRITICAL when a newest snapshot is older"),
+    "CHECK_CAPACITY_WARN": (_percent, "80", "check: WARNING at this pool capacity (%)"),
+    "CHECK_CAPACITY_CRIT": (_percent, "90", "check: CRITICAL at this pool capacity (%)"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: str
+    values: dict  # key -> parsed value, every key of KEYS present
+    volume_options: options.VolumeOptions
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["values"][name.upper()]
+        except KeyError:
+            raise AttributeError(name)
+
+    @property
+    def parent(self):
+        """The parent dataset of ext volumes; an error when unset."""
+        if not self.values["ZFS_PARENT"]:
+            raise ConfigError(f"ZFS_PARENT is not set in {self.path}")
+        return self.values["ZFS_PARENT"]
+
+    @property
+    def lvm_parent(self):
+        if self.values["LVM_PARENT"]:
+            return self.values["LVM_PARENT"]
+        pool = self.parent.split("/")[0]
+        if not self.values["LVM_VG"]:
+            raise ConfigError(f"LVM_VG is not set in {self.path}")
+        return f"{pool}/{self.values['LVM_VG']}"
+
+    def dataset(self, vol_name):
+        return f"{self.parent}/{vol_name}"
+
+
+_ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+# The original defaults.sh: test -z "$EXTP_VG" && EXTP_VG='ffzgvg'
+_DEFAULT_IDIOM = re.compile(r'^test\s+-z\s+"?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?"?\s*&&\s*(.*)$')
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _expand(raw, seen):
+    """$VAR and ${VAR} of earlier keys, except inside single quotes."""
+    parts = re.split(r"('[^']*')", raw)
+    for index, part in enumerate(parts):
+        if not part.startswith("'"):
+            parts[index] = _REFERENCE.sub(lambda m: seen.get(m.group(1) or m.group(2), ""), part)
+    return "".join(parts)
+
+
+def parse_text(text, path="<config>"):
+    """KEY -> raw string value, in our key names, from shell-like text."""
+    raw = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        idiom = _DEFAULT_IDIOM.match(stripped)
+        only_if_unset = None
+        if idiom:
+            only_if_unset, stripped = idiom.group(1), idiom.group(2)
+        match = _ASSIGNMENT.match(stripped)
+        if not match:
+            raise ConfigError(f"{path}:{number}: not a KEY=value line: {line.strip()!r}")
+        name, value_text = match.groups()
+        key = ALIASES.get(name, name)
+        if key not in KEYS:
+            raise ConfigError(f"{path}:{number}: unknown setting {name!r}")
+        try:
+            words = shlex.split(_expand(value_text, raw), comments=True)
+        except ValueError as error:
+            raise ConfigError(f"{path}:{number}: {error}")
+        if len(words) > 1:
+            raise ConfigError(f"{path}:{number}: quote a value that has spaces: {line.strip()!r}")
+        if only_if_unset and raw.get(ALIASES.get(only_if_unset, only_if_unset)):
+            continue
+        value = words[0] if words else ""
+        raw[key] = value
+        # $EXTP_VG and $LVM_VG both refer to it in later lines.
+        raw[name] = value
+    return {key: value for key, value in raw.items() if key in KEYS}
+
+
+def build(raw, path="<config>"):
+    """A validated Config from raw key -> text values (empty = default)."""
+    values = {}
+    try:
+        for key, (parser, default, _description) in KEYS.items():
+            text = raw.get(key) or default
+            values[key] = parser(text, key) if text != "" else ""
+        for dataset in [values["LVM_PARENT"], *values["SNAPSHOT_PARENTS"].split()]:
+            if dataset:
+                check_dataset(dataset, "LVM_PARENT or SNAPSHOT_PARENTS")
+        if values["CHECK_SNAPSHOT_WARN_HOURS"] > values["CHECK_SNAPSHOT_CRIT_HOURS"]:
+            raise ConfigError("CHECK_SNAPSHOT_WARN_HOURS is larger than CHECK_SNAPSHOT_CRIT_HOURS")
+        if values["CHECK_CAPACITY_WARN"] > values["CHECK_CAPACITY_CRIT"]:
+            raise ConfigError("CHECK_CAPACITY_WARN is larger than CHECK_CAPACITY_CRIT")
+        volume_options = _volume_options(values, explicit=set(raw))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}")
+    return Config(path, values, volume_options)
+
+
+def _volume_options(values, explicit):
+    """CREATE_OPTIONS (the original's string) first, then our own keys."""
+    base = options.VolumeOptions()
+    if values["CREATE_OPTIONS"]:
+        base = options.parse_create_string(values["CREATE_OPTIONS"], "CREATE_OPTIONS")
+    params = {}
+    if "SPARSE" in explicit or not values["CREATE_OPTIONS"]:
+        params["sparse"] = "yes" if values["SPARSE"] else "no"
+    if values["VOLBLOCKSIZE"]:
+        params["volblocksize"] = values["VOLBLOCKSIZE"]
+    if "COMPRESSION" in explicit or "compression" not in dict(base.properties):
+        params["compression"] = values["COMPRESSION"]
+    for word in values["ZFS_PROPERTIES"].split():
+        name, equals, value = word.partition("=")
+        if not equals:
+            raise ConfigError(f"ZFS_PROPERTIES: {word!r} is not property=value")
+        params[name] = value
+    return base.with_overrides(params, "setting")
+
+
+def load(path=None, environ=None):
+    """The validated Config from `path`, $GANETI_ZFS_CONFIG or the default."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(PATH_VARIABLE) or DEFAULT_PATH
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist")
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}")
+    return build(parse_text(text, path), path)

@@ -1,0 +1,109 @@
+"""Ganeti's ExtStorage environment, parsed in this one place.
+
+Ganeti runs every provider script with no arguments and passes everything in
+the environment (VOL_*, EXTP_*); see ganeti-contract.md section 1.3. Sizes
+are integer MiB.
+"""
+
+import dataclasses
+import re
+
+from .errors import UsageError
+
+# Ganeti always sends these two ext-params; they are not ours to validate.
+GANETI_EXT_PARAMS = ("provider", "access")
+
+# A zvol name component. ZFS itself allows a little more (space, ':'), but
+# Ganeti only ever generates "<uuid>.ext.disk<N>[.snap]", and a narrow rule
+# keeps option injection and path tricks out.
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+MAX_NAME_LENGTH = 255
+
+
+def check_volume_name(name, what="VOL_NAME"):
+    """Refuse a volume name that could escape or confuse the parent dataset."""
+    if not name:
+        raise UsageError(f"{what} is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise UsageError(f"{what} is longer than {MAX_NAME_LENGTH} characters")
+    if ".." in name:
+        raise UsageError(f"{what} {name!r} contains '..'")
+    if not _VOLUME_NAME.match(name):
+        raise UsageError(
+            f"{what} {name!r} may contain only letters, digits and '_.+-' "
+            "and must not start with '.', '+' or '-'"
+        )
+    return name
+
+
+def _mib(environ, key, required=False):
+    value = environ.get(key)
+    if value is None or value == "":
+        if required:
+            raise UsageError(f"{key} is not set")
+        return None
+    if not re.fullmatch(r"[0-9]+", value):
+        raise UsageError(f"{key} must be a whole number of MiB, not {value!r}")
+    size = int(value)
+    if size <= 0:
+        raise UsageError(f"{key} must be larger than 0")
+    return size
+
+
+def _boolean(environ, key):
+    value = environ.get(key)
+    if value is None:
+        return None
+    if value not in ("True", "False"):
+        raise UsageError(f"{key} must be True or False, not {value!r}")
+    return value == "True"
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What Ganeti asked for, validated."""
+
+    vol_name: str
+    size_mib: int = None
+    new_size_mib: int = None
+    metadata: str = None
+    cname: str = None
+    uuid: str = None
+    snapshot_name: str = None
+    snapshot_size_mib: int = None
+    open_exclusive: bool = None
+    # EXTP_* with lower-case keys, without Ganeti's own provider/access.
+    ext_params: dict = dataclasses.field(default_factory=dict)
+
+    def require_size(self):
+        if self.size_mib is None:
+            raise UsageError("VOL_SIZE is not set")
+        return self.size_mib
+
+
+def ext_params_from(environ):
+    return {
+        key[len("EXTP_"):].lower(): value
+        for key, value in environ.items()
+        if key.startswith("EXTP_") and key[len("EXTP_"):].lower() not in GANETI_EXT_PARAMS
+    }
+
+
+def parse(environ):
+    """The Request in `environ` (os.environ of a provider script)."""
+    vol_name = check_volume_name(environ.get("VOL_NAME", ""))
+    snapshot_name = environ.get("VOL_SNAPSHOT_NAME")
+    if snapshot_name is not None:
+        check_volume_name(snapshot_name, "VOL_SNAPSHOT_NAME")
+    return Request(
+        vol_name=vol_name,
+        size_mib=_mib(environ, "VOL_SIZE"),
+        new_size_mib=_mib(environ, "VOL_NEW_SIZE"),
+        metadata=environ.get("VOL_METADATA"),
+        cname=environ.get("VOL_CNAME"),
+        uuid=environ.get("VOL_UUID"),
+        snapshot_name=snapshot_name,
+        snapshot_size_mib=_mib(environ, "VOL_SNAPSHOT_SIZE"),
+        open_exclusive=_boolean(environ, "VOL_OPEN_EXCLUSIVE"),
+        ext_params=ext_params_from(environ),
+    )

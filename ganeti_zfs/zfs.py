@@ -1,0 +1,213 @@
+"""The one module that runs `zfs` and `zpool`.
+
+Every call has a timeout, asks for machine-readable output (-H -p) and turns
+a failure into a typed exception recognised from zfs's stderr, so callers
+can tell "does not exist" from "busy" without parsing messages themselves.
+"""
+
+import re
+import shlex
+import subprocess
+import time
+
+from . import log
+from .errors import Error
+
+DEFAULT_TIMEOUT = 120
+
+
+class ZfsError(Error):
+    """A zfs or zpool command failed for a reason we do not classify."""
+
+    def __init__(self, command, stderr, returncode=None):
+        self.command = list(command)
+        self.stderr = (stderr or "").strip()
+        self.returncode = returncode
+        detail = self.stderr.splitlines()[-1] if self.stderr else f"exit status {returncode}"
+        super().__init__(f"`{shlex.join(self.command)}` failed: {detail}")
+
+
+class DoesNotExist(ZfsError):
+    pass
+
+
+class AlreadyExists(ZfsError):
+    pass
+
+
+class Busy(ZfsError):
+    pass
+
+
+class OutOfSpace(ZfsError):
+    pass
+
+
+class HasDependents(ZfsError):
+    """A snapshot has clones, or a dataset has children we would not destroy."""
+
+
+class Timeout(ZfsError):
+    pass
+
+
+# Checked in order: the first pattern found in stderr decides the type.
+_STDERR_PATTERNS = [
+    (re.compile(r"dependent clones|has children|use '-r' to destroy|use '-R' to destroy"), HasDependents),
+    (re.compile(r"does not exist|no such pool|no such dataset|could not find any snapshots"), DoesNotExist),
+    (re.compile(r"already exists"), AlreadyExists),
+    (re.compile(r"is busy|dataset busy"), Busy),
+    (re.compile(r"out of space|greater than available space|exceeds available space|quota exceeded"), OutOfSpace),
+]
+
+
+def classify(command, stderr, returncode):
+    """The exception for a failed command, chosen by its stderr."""
+    for pattern, error_type in _STDERR_PATTERNS:
+        if pattern.search(stderr or ""):
+            return error_type(command, stderr, returncode)
+    return ZfsError(command, stderr, returncode)
+
+
+def parse_rows(output, fields):
+    """Rows of `-H` output (tab-separated) as dicts keyed by field name."""
+    rows = []
+    for line in output.splitlines():
+        if not line:
+            continue
+        values = line.split("\t")
+        if len(values) != len(fields):
+            raise ZfsError(["parse"], f"expected {len(fields)} fields, got {len(values)}: {line!r}")
+        rows.append(dict(zip(fields, values)))
+    return rows
+
+
+class Zfs:
+    """Runs zfs/zpool commands. One instance per process is enough."""
+
+    def __init__(self, timeout=DEFAULT_TIMEOUT, zfs="zfs", zpool="zpool"):
+        self.timeout = timeout
+        self.zfs_command = zfs
+        self.zpool_command = zpool
+        self.calls = 0  # how many processes we started (benchmarks read it)
+
+    # -- running ---------------------------------------------------------
+
+    def _run(self, command, timeout=None):
+        log.debug("run: " + shlex.join(command))
+        self.calls += 1
+        started = time.monotonic()
+        try:
+            process = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout or self.timeout,
+            )
+        except FileNotFoundError:
+            raise ZfsError(command, f"{command[0]}: command not found (is zfsutils-linux installed?)")
+        except subprocess.TimeoutExpired:
+            raise Timeout(command, f"timed out after {timeout or self.timeout} s")
+        log.debug(f"exit {process.returncode} after {time.monotonic() - started:.3f} s")
+        if process.returncode != 0:
+            raise classify(command, process.stderr, process.returncode)
+        return process.stdout
+
+    def zfs(self, *args, timeout=None):
+        return self._run([self.zfs_command, *args], timeout)
+
+    def zpool(self, *args, timeout=None):
+        return self._run([self.zpool_command, *args], timeout)
+
+    # -- queries ---------------------------------------------------------
+
+    def list(self, names, fields, types=("volume",), recursive=False, depth=None):
+        """`zfs list -H -p` of `names` (one process), as a list of dicts.
+
+        `fields` may include user properties; an unset one reads as "-".
+        """
+        args = ["list", "-H", "-p", "-o", ",".join(fields)]
+        if types:
+            args += ["-t", ",".join(types)]
+        if depth is not None:
+            args += ["-d", str(depth)]
+        elif recursive:
+            args.append("-r")
+        return parse_rows(self.zfs(*args, *names), fields)
+
+    def get(self, name, fields):
+        """The given properties of one dataset or snapshot, as a dict."""
+        rows = self.list([name], fields, types=("all",))
+        if not rows:
+            raise DoesNotExist(["zfs", "list", name], f"dataset does not exist: {name}")
+        return rows[0]
+
+    def exists(self, name):
+        try:
+            self.list([name], ["name"], types=("all",))
+        except DoesNotExist:
+            return False
+        return True
+
+    def pools(self, fields):
+        """`zpool list -H -p` of every pool, as a list of dicts."""
+        return parse_rows(self.zpool("list", "-H", "-p", "-o", ",".join(fields)), fields)
+
+    def pool(self, name, fields):
+        rows = parse_rows(self.zpool("list", "-H", "-p", "-o", ",".join(fields), name), fields)
+        return rows[0]
+
+    # -- changes ---------------------------------------------------------
+
+    def create_volume(self, name, size_bytes, sparse=False, blocksize=None, properties=None):
+        args = ["create"]
+        if sparse:
+            args.append("-s")
+        if blocksize:
+            args += ["-b", str(blocksize)]
+        for key, value in (properties or {}).items():
+            args += ["-o", f"{key}={value}"]
+        self.zfs(*args, "-V", str(size_bytes), name)
+
+    def set(self, name, properties):
+        """Set several properties in one call."""
+        if properties:
+            self.zfs("set", *(f"{k}={v}" for k, v in properties.items()), name)
+
+    def inherit(self, name, prop):
+        self.zfs("inherit", prop, name)
+
+    def destroy(self, name, snapshots_too=False):
+        """Destroy one dataset or snapshot; `-r` only for its own snapshots.
+
+        Never `-R`: that would also destroy clones that other datasets are.
+        """
+        args = ["destroy"]
+        if snapshots_too:
+            args.append("-r")
+        self.zfs(*args, name)
+
+    def destroy_snapshots(self, dataset, snapshot_names):
+        """Destroy several snapshots of one dataset in one command."""
+        if snapshot_names:
+            self.zfs("destroy", f"{dataset}@{','.join(snapshot_names)}")
+
+    def snapshot(self, snapshots, properties=None):
+        """Take all `snapshots` (full names) atomically, in one command.
+
+        zfs requires them all to be in the same pool to be atomic.
+        """
+        args = ["snapshot"]
+        for key, value in (properties or {}).items():
+            args += ["-o", f"{key}={value}"]
+        self.zfs(*args, *snapshots)
+
+    def clone(self, snapshot, target, properties=None):
+        args = ["clone"]
+        for key, value in (properties or {}).items():
+            args += ["-o", f"{key}={value}"]
+        self.zfs(*args, snapshot, target)
+
+    def rename(self, old, new):
+        self.zfs("rename", old, new)
