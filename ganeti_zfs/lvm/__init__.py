@@ -1,0 +1,19 @@
+"""LVM emulation: ZFS answers the LVM commands Ganeti runs for one VG.
+
+COMMANDS is the one list of wrapped tools; the package diverts each of them
+in /sbin (dpkg-divert) and installs a stub that calls
+ganeti_zfs.lvm.main.main(<command>).
+"""
+
+COMMANDS = (
+    "lvs",
+    "vgs",
+    "pvs",
+    "lvcreate",
+    "lvremove",
+    "lvrename",
+    "lvchange",
+    "lvextend",
+    "pvchange",
+    "vgreduce",
+)
