@@ -199,6 +199,13 @@ def parse_text(text, path="<config>"):
         if only_if_unset and raw.get(ALIASES.get(only_if_unset, only_if_unset)):
             continue
         value = words[0] if words else ""
+        if value:
+            # Checked here too, so that the message can name the line.
+            parser = KEYS[key][0]
+            try:
+                parser(value, name)
+            except ConfigError as error:
+                raise ConfigError(f"{path}:{number}: {error}")
         raw[key] = value
         # $EXTP_VG and $LVM_VG both refer to it in later lines.
         raw[name] = value

@@ -15,8 +15,8 @@ GANETI_EXT_PARAMS = ("provider", "access")
 
 # A zvol name component. ZFS itself allows a little more (space, ':'), but
 # Ganeti only ever generates "<uuid>.ext.disk<N>[.snap]", and a narrow rule
-# keeps option injection and path tricks out.
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+# keeps option injection and path tricks out. ('+' is not valid in ZFS names.)
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 MAX_NAME_LENGTH = 255
 
 
@@ -30,8 +30,8 @@ def check_volume_name(name, what="VOL_NAME"):
         raise UsageError(f"{what} {name!r} contains '..'")
     if not _VOLUME_NAME.match(name):
         raise UsageError(
-            f"{what} {name!r} may contain only letters, digits and '_.+-' "
-            "and must not start with '.', '+' or '-'"
+            f"{what} {name!r} may contain only letters, digits and '_.-' "
+            "and must not start with '.' or '-'"
         )
     return name
 
@@ -89,9 +89,20 @@ def ext_params_from(environ):
     }
 
 
-def parse(environ):
-    """The Request in `environ` (os.environ of a provider script)."""
-    vol_name = check_volume_name(environ.get("VOL_NAME", ""))
+def volume_label(environ):
+    """VOL_NAME as it was given, made printable, for the prefix of messages."""
+    return repr(environ["VOL_NAME"])[1:-1] if environ.get("VOL_NAME") else "-"
+
+
+def parse(environ, volume_required=True):
+    """The Request in `environ` (os.environ of a provider script).
+
+    `volume_required=False` (verify, which checks the node and needs no
+    volume) accepts a missing VOL_NAME as "".
+    """
+    vol_name = environ.get("VOL_NAME", "")
+    if volume_required or vol_name:
+        check_volume_name(vol_name)
     snapshot_name = environ.get("VOL_SNAPSHOT_NAME")
     if snapshot_name is not None:
         check_volume_name(snapshot_name, "VOL_SNAPSHOT_NAME")

@@ -7,6 +7,9 @@ reach stdout.
 
 import os
 import sys
+import traceback
+
+from .errors import Error
 
 _debug = os.environ.get("GANETI_ZFS_DEBUG", "") not in ("", "0", "no")
 _prefix = "ganeti-zfs"
@@ -37,3 +40,21 @@ def warning(message):
 def debug(message):
     if _debug:
         print(f"{_prefix}: debug: {message}", file=sys.stderr, flush=True)
+
+
+def run_reporting_errors(body):
+    """body()'s exit status; a failure becomes ONE line on stderr.
+
+    errors.Error (expected: bad input, refused operation) → 1; anything else
+    is a bug → 2, with the traceback only in debug mode.
+    """
+    try:
+        return body() or 0
+    except Error as error:
+        info(" ".join(str(error).split()) or "(no message)")
+        return 1
+    except Exception as error:
+        if _debug:
+            traceback.print_exc(file=sys.stderr)
+        info(" ".join(f"unexpected error ({type(error).__name__}): {error}".split()) + "; set GANETI_ZFS_DEBUG=1 for details")
+        return 2

@@ -15,9 +15,16 @@ METADATA = "ganeti-zfs:metadata"  # VOL_METADATA as Ganeti sent it
 ORIGINSTNAME = "ganeti:originstname"
 OPEN = "ganeti-zfs:open"  # exclusive, shared or closed
 LV_TAGS = "ganeti-zfs:lvtags"  # LVM tags of an emulated LV, comma-separated
+# On LVM_PARENT: "no" after `pvchange --allocatable n` of the emulated PV.
+PV_ALLOCATABLE = "ganeti-zfs:pv-allocatable"
 
-# On snapshots: which kind we took (daily, weekly, monthly, export).
+# On snapshots: which kind we took: "daily" (the scheduled job; weekly and
+# monthly are roles retention derives from SNAPSHOT_DATE) or "export".
 SNAPSHOT_KIND = "ganeti-zfs:snapshot"
+# On scheduled snapshots: the UTC day (YYYY-MM-DD) of the run that took them.
+# Retention and "already done today" go by it, not by the name (whose format
+# an admin may change) nor by `creation` (tests move the job's clock).
+SNAPSHOT_DATE = "ganeti-zfs:snapshot-date"
 # On a volume: "false" opts it out of scheduled snapshots. The second name is
 # the one zfs-auto-snapshot and sanoid users already set.
 AUTO_SNAPSHOT = "ganeti-zfs:auto-snapshot"

@@ -143,6 +143,23 @@ class Zfs:
             raise DoesNotExist(["zfs", "list", name], f"dataset does not exist: {name}")
         return rows[0]
 
+    def get_with_source(self, name, properties, types=None, recursive=False):
+        """`zfs get -H -p` of `properties` (one process): {dataset: {property: (value, source)}}.
+
+        The source tells a locally set user property from one inherited from
+        a parent, which `zfs list` cannot.
+        """
+        args = ["get", "-H", "-p", "-o", "name,property,value,source"]
+        if types:
+            args += ["-t", ",".join(types)]
+        if recursive:
+            args.append("-r")
+        result = {}
+        fields = ["name", "property", "value", "source"]
+        for row in parse_rows(self.zfs(*args, ",".join(properties), name), fields):
+            result.setdefault(row["name"], {})[row["property"]] = (row["value"], row["source"])
+        return result
+
     def exists(self, name):
         try:
             self.list([name], ["name"], types=("all",))

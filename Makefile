@@ -1,0 +1,73 @@
+# ganeti-extstorage-zfs: build and test entry points.
+
+PYTHON ?= /usr/bin/python3
+
+.PHONY: guest test-host test-guest test
+
+# --- tests (host unit tests, and the real-ZFS test guest: tests/guest/README.md) ---
+
+# Build the test guest image unless the cache already holds it for this recipe.
+guest:
+	$(PYTHON) tests/guest/vm.py build
+
+test-host:
+	$(PYTHON) -m pytest tests/unit
+
+# Boots the guest once and runs tests/guest/suite in it with the freshly built .deb.
+# GUEST_PYTEST_ARGS="-k zvol" narrows the guest run; GUEST_DEBS overrides the .deb(s).
+test-guest: deb
+	$(PYTHON) -m pytest -v tests/guest
+
+test: test-host test-guest
+
+# --- Debian package (debian/; the built files go to build/) ---
+
+PACKAGE = ganeti-extstorage-zfs
+VERSION = $(shell dpkg-parsechangelog -S Version)
+# Like a buildd: Debian's own tools and python3, whatever else is on PATH.
+BUILD_ENV = env PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# test-host runs the unit tests; `make deb DEB_BUILD_OPTIONS=` runs them in the build too.
+DEB_BUILD_OPTIONS ?= nocheck
+DPKG_BUILDPACKAGE = $(BUILD_ENV) DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" \
+	dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
+
+.PHONY: deb deb-previous man lint
+
+# dpkg-buildpackage writes to the parent directory; the results move to build/.
+deb:
+	rm -f build/$(PACKAGE)_$(VERSION)_*
+	$(DPKG_BUILDPACKAGE)
+	mkdir -p build
+	mv ../$(PACKAGE)_$(VERSION)_* build/
+	@ls build/$(PACKAGE)_$(VERSION)_all.deb
+
+# The same tree as an older version, <version>~prev1, in build/previous/: the
+# starting point of the upgrade test. Built from a copy of the files git tracks
+# or would track (not ignored), so untracked build output cannot leak in.
+PREVIOUS_VERSION = $(VERSION)~prev1
+deb-previous:
+	rm -rf build/previous build/previous-src
+	mkdir -p build/previous build/previous-src
+	git ls-files -z --cached --others --exclude-standard | \
+		tar --null --ignore-failed-read -T - -cf - | tar -C build/previous-src -xf -
+	{ printf '%s (%s) unstable; urgency=medium\n\n  * Test build: this tree as an older version, for upgrade tests.\n\n -- %s  %s\n\n' \
+		$(PACKAGE) '$(PREVIOUS_VERSION)' "$$(dpkg-parsechangelog -S Maintainer)" "$$(date -R)"; \
+		cat debian/changelog; } >build/previous-src/debian/changelog
+	cd build/previous-src && $(DPKG_BUILDPACKAGE)
+	mv build/$(PACKAGE)_$(PREVIOUS_VERSION)_* build/previous/
+	rm -rf build/previous-src
+	@ls build/previous/$(PACKAGE)_$(PREVIOUS_VERSION)_all.deb
+
+# The man pages, for reading: man -l build/man/ganeti-zfs.8
+man:
+	scripts/gen-man build/man
+
+# lintian as Debian's archive would run it (plus the pedantic and info tags,
+# shown but not failing), and the man pages rendered with groff's warnings on.
+lint: deb man
+	lintian --info --display-info --pedantic --fail-on error,warning \
+		build/$(PACKAGE)_$(VERSION)_*.changes
+	@for page in build/man/*; do \
+		out=$$(MANWIDTH=80 man --warnings -l $$page 2>&1 >/dev/null); \
+		if [ -n "$$out" ]; then echo "$$page: $$out"; exit 1; fi; \
+	done; echo "man pages render without warnings"

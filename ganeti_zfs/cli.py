@@ -1,0 +1,69 @@
+"""`ganeti-zfs`, the admin command: one subcommand per task.
+
+A subcommand is one line in SUBCOMMANDS: its module, the function run as
+function(args, cfg, zfs) (returning the exit status, or None for 0), and
+its help line. If the module has add_arguments(parser), it adds the
+subcommand's own options. The original's bin/list, bin/size and
+bin/snapshots are stubs calling main(["list", *sys.argv[1:]]) and so on.
+"""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__, config, log
+from . import zfs as zfs_module
+
+# name -> (module, function, help)
+SUBCOMMANDS = {
+    "list": ("ganeti_zfs.helpers", "list_command", "show the parent dataset and its volumes"),
+    "size": ("ganeti_zfs.helpers", "size_command", "show the size (volsize) of every volume"),
+    "snapshots": ("ganeti_zfs.helpers", "snapshots_command", "show the snapshots under the parent dataset"),
+    "verify": ("ganeti_zfs.provider", "verify_command", "check the config, the parent dataset and its pool"),
+    "snapshot": ("ganeti_zfs.scheduled", "run", "take the scheduled snapshots that are due, prune old ones (cron)"),
+    "check": ("ganeti_zfs.check", "run", "monitoring plugin: snapshot freshness, pool health and capacity"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ganeti-zfs", description="Ganeti ExtStorage provider and LVM emulation on local ZFS zvols."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # On every subcommand, so that both `ganeti-zfs -c F list` and
+    # `ganeti-zfs list -c F` work.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", metavar="PATH", help=f"configuration file (default: ${config.PATH_VARIABLE} or {config.DEFAULT_PATH})"
+    )
+    parser.add_argument("-c", "--config", metavar="PATH", dest="global_config", help=argparse.SUPPRESS)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, function_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        subparser = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(subparser)
+        subparser.set_defaults(function=getattr(module, function_name))
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    log.set_prefix(f"ganeti-zfs {args.command}")
+    return log.run_reporting_errors(lambda: _run(args))
+
+
+def _run(args):
+    cfg = config.load(args.config or args.global_config)
+    if cfg.debug:
+        log.enable_debug()
+    try:
+        return args.function(args, cfg, zfs_module.Zfs(timeout=cfg.zfs_timeout))
+    except BrokenPipeError:
+        # `ganeti-zfs list | head` is not an error.
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""The LVM commands, answered from ZFS for the emulated VG.
+
+Each function takes parsed Args and returns the exit status. Messages
+follow lvm2's wording; failures raise Error (one line on stderr, exit 5,
+LVM's "command failed") before anything is changed.
+"""
+
+import dataclasses
+import re
+import subprocess
+import sys
+import time
+
+from .. import lock, properties
+from .. import zfs as zfs_module
+from ..errors import Error, UsageError
+from . import decide, links, report, state
+
+SIZE_RE = re.compile(r"^([+-]?)([0-9]+(?:\.[0-9]*)?)([bBsSkKmMgGtTpPeE]?)$")
+_SIZE_FACTORS = {"b": 1, "s": 512, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
+# LV names both LVM (Ganeti's _VALID_NAME_RE) and ZFS accept: no '+', which ZFS refuses.
+LV_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_+.\-/=!:&#]+$")
+EXIT_FAILED = 5  # lvm2's "command failed"
+
+
+def parse_size(text, default_unit="m"):
+    """(sign, bytes) of an LVM size argument such as 10240m, +1024k, 1.5g or 512 (MiB).
+
+    As in lvm2, the unit letter's case does not matter: always powers of 1024.
+    """
+    match = SIZE_RE.match(text or "")
+    if not match:
+        raise UsageError(f"Invalid size argument {text!r}")
+    sign, number, unit = match.groups()
+    size = int(float(number) * _SIZE_FACTORS[(unit or default_unit).lower()])
+    return sign, size
+
+
+def round_to_extent(size):
+    return -(-size // report.EXTENT_SIZE) * report.EXTENT_SIZE
+
+
+def check_lv_name(name, vg):
+    if not LV_NAME_RE.match(name or "") or name in (".", "..", "snapshot", "pvmove") or len(name) > 127:
+        raise UsageError(f"Logical volume name {name!r} is invalid for the emulated VG {vg} (allowed: A-Z a-z 0-9 _ . -)")
+    for reserved in ("_mlog", "_mimage", "_rimage", "_rmeta", "_tdata", "_tmeta", "_cdata", "_cmeta", "_vorigin"):
+        if reserved in name:
+            raise UsageError(f"Names including {reserved!r} are reserved, not {name!r}")
+    return name
+
+
+def _yes_no(args, option, default):
+    value = args.last(option)
+    if value is None:
+        return default
+    if value not in ("y", "n"):
+        raise UsageError(f"--{option} takes y or n, not {value!r}")
+    return value == "y"
+
+
+def _activation(value):
+    """True for -ay (and ey, ly, sy, y), False for -an; None when not asked."""
+    if value is None:
+        return None
+    if value in ("y", "ay", "ey", "ly", "sy"):
+        return True
+    if value in ("n", "an", "en", "ln", "sn"):
+        return False
+    raise UsageError(f"Invalid activation argument {value!r}")
+
+
+class VGMissing(state.NotFound):
+    pass
+
+
+def _say(text):
+    """lvm2 prints its progress messages on stdout; nothing parses them."""
+    print(f"  {text}", flush=True)
+
+
+class Emulation:
+    """The emulated VG `cfg.lvm_vg`, whose LVs are zvols under cfg.lvm_parent."""
+
+    def __init__(self, cfg, zfs=None):
+        self.cfg = cfg
+        self.vg = cfg.lvm_vg
+        self.parent = cfg.lvm_parent
+        self.pv_name = state.pv_name(self.parent)
+        self.zfs = zfs or zfs_module.Zfs(timeout=cfg.zfs_timeout)
+
+    def read(self):
+        try:
+            return state.read(self.zfs, self.vg, self.parent)
+        except zfs_module.DoesNotExist:
+            raise VGMissing(f'Volume group "{self.vg}" not found (its dataset {self.parent} does not exist)')
+
+    def dataset(self, lv):
+        return f"{self.parent}/{lv}"
+
+    def lv_of(self, word):
+        """The LV name in `vg/lv`, `/dev/vg/lv` or `/dev/mapper/vg-lv` of our VG."""
+        vg, lv = decide.split_lv_path(word)
+        if vg != self.vg or not lv:
+            raise UsageError(f"{word!r} does not name a logical volume of the emulated VG {self.vg}")
+        return lv
+
+    # -- listings -------------------------------------------------------
+
+    def listing(self, args, plan):
+        command = args.command
+        style = report.style_of(args)
+        fields = report.resolve_fields(command, args.all("options"))
+        rows, status = [], 0
+        try:
+            current = self.read()
+        except VGMissing as error:
+            # In a listing of every VG a missing dataset only hides our rows.
+            print(f"  {error}", file=sys.stderr)
+            status = 0 if plan.kind == decide.MERGED and not args.names() else 5
+        else:
+            rows, missing = self._rows(args, current, fields, style)
+            for name in missing:
+                print(f'  Failed to find logical volume "{self.vg}/{name}"', file=sys.stderr)
+                status = 5
+        if plan.kind == decide.MERGED:
+            return self._merge(args, plan, fields, style, rows, status)
+        sys.stdout.write(report.render(fields, rows, style))
+        return status
+
+    def _rows(self, args, current, fields, style):
+        """Our rows for a listing, and the LVs asked for that do not exist."""
+        vg = current.vg
+        if args.command != "lvs":
+            return [report.cells(fields, None, vg, style)], []
+        ours = [decide.split_lv_path(word)[1] for word in args.names() if decide.names_vg(word, self.vg)]
+        if not ours or None in ours:
+            names = sorted(current.volumes)
+        else:
+            names = list(dict.fromkeys(ours))
+        found = [name for name in names if name in current.volumes]
+        missing = [name for name in names if name not in current.volumes]
+        return [report.cells(fields, lv, vg, style) for lv in state.report_lvs(current, found)], missing
+
+    def _merge(self, args, plan, fields, style, rows, status):
+        """The real tool's report (run with the caller's argv, minus our names), then our rows.
+
+        The real tool's output is passed on verbatim; our rows follow without
+        a second heading line. Columns line up within each part only, which
+        no parser minds (separated output has no alignment at all).
+        """
+        path, argv = decide.exec_argv(args.command, list(plan.real_argv))
+        try:
+            real = subprocess.run(argv, executable=path, stdout=subprocess.PIPE, check=False)
+        except OSError as error:
+            print(f"  cannot run the real {args.command} ({path}): {error.strerror}", file=sys.stderr)
+            sys.stdout.write(report.render(fields, rows, style))
+            return status or EXIT_FAILED
+        sys.stdout.flush()
+        sys.stdout.buffer.write(real.stdout)
+        if real.stdout.strip():
+            style = dataclasses.replace(style, headings=False)
+        sys.stdout.write(report.render(fields, rows, style))
+        return real.returncode or status
+
+    # -- changes --------------------------------------------------------
+
+    def lvcreate(self, args):
+        positionals = args.names()
+        if args.has("snapshot"):
+            return self._snapshot(args, positionals)
+        lv_type = args.last("type", "linear")
+        if lv_type not in ("linear", "striped"):
+            raise UsageError(f"--type {lv_type} is not supported for the emulated VG {self.vg} (only linear LVs)")
+        vg, name_in_path = decide.split_lv_path(positionals[0])
+        name = args.last("name") or name_in_path
+        if name and "/" in name:
+            name = self.lv_of(name)
+        for pv in positionals[1:]:
+            if pv != self.pv_name:
+                raise Error(f'Physical Volume "{pv}" not found in Volume Group "{self.vg}".')
+        for option in ("wipesignatures", "zero", "contiguous"):
+            _yes_no(args, option, True)
+        active = _activation(args.last("activate", "y"))
+        tags = [self._check_tag(tag) for tag in args.all("addtag")]
+        size = self._requested_size(args)
+        with lock.shared():
+            current = self.read()
+            if not name:
+                name = next(f"lvol{n}" for n in range(len(current.volumes) + 1) if f"lvol{n}" not in current.volumes)
+            check_lv_name(name, self.vg)
+            if name in current.volumes:
+                raise Error(f'Logical Volume "{name}" already exists in volume group "{self.vg}"')
+            if not current.vg.allocatable:
+                raise Error(f'No space left: the emulated PV {self.pv_name} is not allocatable (pvchange -x y)')
+            if size > current.vg.free:
+                raise Error(
+                    f'Volume group "{self.vg}" has insufficient free space ({current.vg.free // report.EXTENT_SIZE} '
+                    f"extents): {size // report.EXTENT_SIZE} required."
+                )
+            if args.has("test"):
+                return 0
+            self._create_zvol(name, size, tags)
+            if active:
+                self._link_or_destroy(name)
+        _say(f'Logical volume "{name}" created.')
+        return 0
+
+    def _requested_size(self, args):
+        if args.has("size"):
+            sign, size = parse_size(args.last("size"))
+        elif args.has("extents"):
+            sign, extents = self._extents(args.last("extents"))
+            size = extents * report.EXTENT_SIZE
+        else:
+            raise UsageError("Please specify either size or extents (-L or -l)")
+        if sign or size <= 0:
+            raise UsageError(f"Invalid size {args.last('size') or args.last('extents')!r} for a new LV")
+        rounded = round_to_extent(size)
+        if rounded != size:
+            _say(f"Rounding up size to full physical extent {report.format_size(rounded, 'r')}.")
+        return rounded
+
+    @staticmethod
+    def _extents(text):
+        match = re.match(r"^([+-]?)([0-9]+)$", text or "")
+        if not match:
+            raise UsageError(f"Invalid extents argument {text!r} (only a number of 4 MiB extents is supported here)")
+        return match.group(1), int(match.group(2))
+
+    def _check_tag(self, tag):
+        if not TAG_RE.match(tag or "") or len(tag) > 1024:
+            raise UsageError(f"Tag {tag!r} is invalid (allowed: A-Z a-z 0-9 _ + . - / = ! : & #)")
+        return tag
+
+    def _create_zvol(self, name, size, tags):
+        options = self.cfg.volume_options
+        props = dict(options.properties)
+        props[properties.OWNER] = properties.OWNER_LVM
+        if tags:
+            props[properties.LV_TAGS] = ",".join(tags)
+        # Never sparse: an LV owns its space as in LVM, so the VG's free
+        # space (which Ganeti checks before every create and grow) is true.
+        self.zfs.create_volume(self.dataset(name), size, sparse=False, blocksize=options.volblocksize, properties=props)
+
+    def _link_or_destroy(self, name):
+        try:
+            links.ensure(self.vg, name, self.dataset(name), self.cfg.attach_timeout)
+        except Exception:
+            self._destroy(self.dataset(name))
+            links.remove(self.vg, name)
+            raise
+
+    def _snapshot(self, args, positionals):
+        if len(positionals) != 1:
+            raise UsageError("lvcreate -s needs exactly one origin logical volume")
+        origin = self.lv_of(positionals[0])
+        name = args.last("name")
+        if not name:
+            raise UsageError("lvcreate -s needs a name for the snapshot (-n)")
+        name = self.lv_of(name) if "/" in name else name
+        check_lv_name(name, self.vg)
+        if args.has("size"):
+            parse_size(args.last("size"))  # copy-on-write space: ZFS needs none reserved
+        with lock.shared():
+            current = self.read()
+            volume = current.get(origin)
+            if current.origin_lv(volume):
+                raise Error(f"Snapshots of snapshots are not supported (LV {self.vg}/{origin} is a snapshot).")
+            if name in current.volumes:
+                raise Error(f'Logical Volume "{name}" already exists in volume group "{self.vg}"')
+            if args.has("test"):
+                return 0
+            # The snapshot is named after the snapshot LV, so lvremove knows it is ours.
+            snapshot = f"{volume.dataset}@{name}"
+            self.zfs.snapshot([snapshot], {properties.SNAPSHOT_KIND: "export"})
+            try:
+                self.zfs.clone(snapshot, self.dataset(name), {properties.OWNER: properties.OWNER_LVM})
+            except Exception:
+                self._destroy(snapshot)
+                raise
+            self._link_or_destroy(name)
+        _say(f'Logical volume "{name}" created.')
+        return 0
+
+    def _destroy(self, dataset, snapshots_too=False):
+        """zfs destroy, retried briefly while the device is busy (udev, a concurrent lvs probe)."""
+        for attempt in range(10):
+            try:
+                return self.zfs.destroy(dataset, snapshots_too=snapshots_too)
+            except zfs_module.Busy:
+                if attempt == 9:
+                    raise
+                time.sleep(0.3)
+
+    def lvremove(self, args):
+        names = []
+        for word in args.names():
+            vg, lv = decide.split_lv_path(word)
+            if not lv:
+                raise UsageError(f"Refusing to remove every LV of the emulated VG {self.vg}; name the LVs ({self.vg}/<lv>)")
+            names.append(lv)
+        if not names:
+            raise UsageError("Please enter one or more logical volume paths")
+        with lock.shared():
+            current = self.read()
+            plan = []
+            open_devices = state.OpenDevices()
+            for name in dict.fromkeys(names):
+                volume = current.get(name)
+                snapshots = current.snapshot_lvs(name)
+                for snapshot in snapshots:
+                    if not snapshot.origin_snapshot.endswith("@" + snapshot.name):
+                        raise Error(
+                            f"Logical volume {self.vg}/{name} has a clone {self.vg}/{snapshot.name} that lvcreate -s "
+                            "did not make; remove it first"
+                        )
+                for lv in state.report_lvs(current, [s.name for s in snapshots] + [name], open_devices):
+                    if lv.open:
+                        raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
+                plan += [(snapshot, True) for snapshot in snapshots] + [(volume, False)]
+            if args.has("test"):
+                return 0
+            done = set()
+            for volume, _is_snapshot in plan:
+                if volume.name in done:
+                    continue
+                done.add(volume.name)
+                self._remove_volume(volume)
+                _say(f'Logical volume "{volume.name}" successfully removed.')
+        return 0
+
+    def _remove_volume(self, volume):
+        """Destroy one LV with its own snapshots; for a snapshot LV also the snapshot it was cloned from."""
+        self._destroy(volume.dataset, snapshots_too=True)
+        links.remove(self.vg, volume.name)
+        if volume.origin_snapshot.endswith("@" + volume.name):
+            try:
+                self._destroy(volume.origin_snapshot)
+            except (zfs_module.DoesNotExist, zfs_module.HasDependents):
+                pass  # gone already, or something else still clones it
+
+    def lvrename(self, args):
+        words = args.names()
+        if len(words) == 3:
+            vg, old, new = words
+            if decide.strip_dev(vg) != self.vg:
+                raise UsageError(f"{vg!r} is not the emulated VG {self.vg}")
+        elif len(words) == 2:
+            old = self.lv_of(words[0])
+            new_vg, new = decide.split_lv_path(words[1])
+            if new is None:
+                new = new_vg
+            elif new_vg != self.vg:
+                raise UsageError("Logical volume cannot move to another volume group")
+        else:
+            raise UsageError("Old and new logical volume names required")
+        check_lv_name(new, self.vg)
+        with lock.shared():
+            current = self.read()
+            current.get(old)
+            if new in current.volumes:
+                raise Error(f'Logical volume "{new}" already exists in volume group "{self.vg}"')
+            if args.has("test"):
+                return 0
+            # The LV's snapshots move with it; clones keep following them.
+            self.zfs.rename(self.dataset(old), self.dataset(new))
+            links.remove(self.vg, old)
+            links.ensure(self.vg, new, self.dataset(new), self.cfg.attach_timeout)
+        _say(f'Renamed "{old}" to "{new}" in volume group "{self.vg}"')
+        return 0
+
+    def lvchange(self, args):
+        activate = _activation(args.last("activate"))
+        add = [self._check_tag(tag) for tag in args.all("addtag")]
+        delete = [self._check_tag(tag) for tag in args.all("deltag")]
+        if activate is None and not add and not delete:
+            raise UsageError("Need one or more command options.")
+        targets = []
+        for word in args.names():
+            vg, lv = decide.split_lv_path(word)
+            targets.append(lv)
+        current = self.read()
+        names = sorted(current.volumes) if None in targets else list(dict.fromkeys(targets))
+        volumes = [current.get(name) for name in names]
+        if activate is False:
+            for lv in state.report_lvs(current, names):
+                if lv.open:
+                    raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
+        if args.has("test"):
+            return 0
+        for volume in volumes:
+            if add or delete:
+                tags = [tag for tag in volume.tags if tag not in delete]
+                tags += [tag for tag in add if tag not in tags]
+                if tags:
+                    self.zfs.set(volume.dataset, {properties.LV_TAGS: ",".join(tags)})
+                elif volume.tags:
+                    self.zfs.inherit(volume.dataset, properties.LV_TAGS)
+            if activate:
+                links.ensure(self.vg, volume.name, volume.dataset, self.cfg.attach_timeout)
+            elif activate is False:
+                links.remove(self.vg, volume.name)
+        return 0
+
+    def lvextend(self, args):
+        words = args.names()
+        if not words:
+            raise UsageError("Please specify a logical volume path")
+        name = self.lv_of(words[0])
+        for pv in words[1:]:
+            if pv != self.pv_name:
+                raise Error(f'Physical Volume "{pv}" not found in Volume Group "{self.vg}".')
+        current = self.read()
+        volume = current.get(name)
+        if args.has("size"):
+            sign, size = parse_size(args.last("size"))
+        elif args.has("extents"):
+            sign, extents = self._extents(args.last("extents"))
+            size = extents * report.EXTENT_SIZE
+        else:
+            raise UsageError("Please specify either size or extents (-L or -l)")
+        if sign == "-":
+            raise UsageError("Negative argument not permitted - use lvreduce")
+        new_size = round_to_extent(volume.size + size if sign == "+" else size)
+        old_extents, new_extents = volume.size // report.EXTENT_SIZE, new_size // report.EXTENT_SIZE
+        if new_size == volume.size:
+            raise Error(f"New size ({new_extents} extents) matches existing size ({old_extents} extents).")
+        if new_size < volume.size:
+            raise Error(f"New size given ({new_extents} extents) not larger than existing size ({old_extents} extents)")
+        growth = new_size - volume.size
+        if not current.origin_lv(volume) and growth > current.vg.free:
+            raise Error(
+                f"Insufficient free space: {-(-growth // report.EXTENT_SIZE)} extents needed, "
+                f"but only {current.vg.free // report.EXTENT_SIZE} available"
+            )
+        if args.has("test"):
+            print("  TEST MODE: Metadata will NOT be updated and volumes will not be (de)activated.", file=sys.stderr)
+            return 0
+        self.zfs.set(volume.dataset, {"volsize": str(new_size)})
+        _say(
+            f"Size of logical volume {self.vg}/{name} changed from {report.format_size(volume.size, 'h')} "
+            f"to {report.format_size(new_size, 'h')}."
+        )
+        _say(f"Logical volume {self.vg}/{name} successfully resized.")
+        return 0
+
+    def pvchange(self, args):
+        allocatable = args.last("allocatable")
+        if allocatable not in ("y", "n"):
+            raise UsageError("Please give the x option (--allocatable y|n)")
+        current = self.read()
+        if args.has("test"):
+            return 0
+        if allocatable == "n" and current.vg.allocatable:
+            self.zfs.set(self.parent, {properties.PV_ALLOCATABLE: "no"})
+        elif allocatable == "y" and not current.vg.allocatable:
+            self.zfs.inherit(self.parent, properties.PV_ALLOCATABLE)
+        _say(f'Physical volume "{self.pv_name}" changed')
+        _say("1 physical volume changed / 0 physical volumes not changed")
+        return 0
+
+    def vgreduce(self, args):
+        self.read()
+        if not args.has("removemissing"):
+            raise Error(f'Can\'t remove final physical volume "{self.pv_name}" from volume group "{self.vg}"')
+        # ZFS has no missing PVs; Ganeti's repair-storage then checks `vgs <vg>`.
+        _say(f'Volume group "{self.vg}" is already consistent.')
+        return 0

@@ -1,0 +1,120 @@
+"""Who answers a command: the real LVM tool, ZFS, or both (listings).
+
+Pure functions of the parsed argv, so the rule "anything that does not name
+the emulated VG reaches the real tool untouched" can be tested exhaustively.
+"""
+
+import dataclasses
+import os
+
+REAL = "real"  # exec the real tool with the argv unchanged
+EMULATED = "emulated"  # ZFS answers alone
+MERGED = "merged"  # listing: the real tool's rows, then ours
+MIXED = "mixed"  # a change that names both: refused
+
+LISTINGS = ("lvs", "vgs", "pvs")
+DIVERTED_DIR = "/sbin"
+LVM_BINARY = "/sbin/lvm"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    kind: str
+    # For MERGED: the argv (without argv[0]) the real tool lists the rest with.
+    real_argv: tuple = ()
+
+
+def strip_dev(name):
+    """LVM accepts VG and LV names with the /dev/ prefix."""
+    return name[len("/dev/"):] if name.startswith("/dev/") else name
+
+
+def _unescape_dm(name):
+    """VG and LV of a /dev/mapper name: '-' separates, '--' is a literal '-'."""
+    index = 0
+    while index < len(name):
+        if name[index] == "-":
+            if name[index + 1:index + 2] == "-":
+                index += 2
+                continue
+            return name[:index].replace("--", "-"), name[index + 1:].replace("--", "-")
+        index += 1
+    return name.replace("--", "-"), None
+
+
+def split_lv_path(name):
+    """(vg, lv) of `vg`, `vg/lv`, `/dev/vg/lv` or `/dev/mapper/vg-lv` (lv may be None)."""
+    if name.startswith("/dev/mapper/"):
+        return _unescape_dm(name[len("/dev/mapper/"):])
+    parts = strip_dev(name).split("/")
+    if len(parts) == 1:
+        return parts[0], None
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return None, None
+
+
+def names_vg(name, vg):
+    """Whether a VG or LV argument refers to the emulated VG."""
+    return split_lv_path(name)[0] == vg
+
+
+def _is_ours(command, name, vg, pv_name):
+    if command in ("pvs", "pvchange"):
+        return name == pv_name
+    if command == "vgs":
+        return strip_dev(name) == vg
+    return names_vg(name, vg)
+
+
+def mentions_vg(argv, vg, pv_name):
+    """Whether any word of an (unparsable) argv names the VG, an LV of it or its PV."""
+    for word in argv:
+        value = word.partition("=")[2] if word.startswith("--") else word
+        if value == pv_name or names_vg(value, vg):
+            return True
+    return False
+
+
+def decide(args, vg, pv_name):
+    """The Plan for parsed Args, given the emulated VG and its PV name."""
+    command = args.command
+    positionals = args.positionals
+    if command in ("lvcreate", "lvextend", "lvrename", "vgreduce"):
+        # The first argument names the VG (or the LV); the rest are PVs or names.
+        target = positionals[0][1] if positionals else ""
+        name = args.last("name", "")
+        ours = names_vg(target, vg) or (command == "lvcreate" and "/" in name and names_vg(name, vg))
+        return Plan(EMULATED if ours else REAL)
+    ours = [(index, text) for index, text in positionals if _is_ours(command, text, vg, pv_name)]
+    if command in LISTINGS:
+        if not positionals:
+            return Plan(MERGED, tuple(args.argv))
+        if not ours:
+            return Plan(REAL)
+        if len(ours) == len(positionals):
+            return Plan(EMULATED)
+        dropped = {index for index, _text in ours}
+        return Plan(MERGED, tuple(word for index, word in enumerate(args.argv) if index not in dropped))
+    if not ours:
+        return Plan(REAL)
+    return Plan(EMULATED if len(ours) == len(positionals) else MIXED)
+
+
+def real_tool(command, exists=os.path.exists):
+    """(path, argv[0]) of the real LVM command.
+
+    dpkg-divert --rename moved lvm2's /sbin/<command> (a symlink to lvm) to
+    /sbin/<command>.distrib. lvm picks the command from argv[0]'s basename,
+    so argv[0] must be the plain command name, never "<command>.distrib".
+    /sbin/lvm with the same argv[0] is the same program, for when the
+    diverted link is missing.
+    """
+    diverted = os.path.join(DIVERTED_DIR, command + ".distrib")
+    return (diverted if exists(diverted) else LVM_BINARY), command
+
+
+def exec_argv(command, argv, exists=os.path.exists):
+    """(path, full argv) that runs the real tool with `argv` byte for byte."""
+    path, argv0 = real_tool(command, exists)
+    return path, [argv0, *argv]

@@ -1,0 +1,241 @@
+"""The emulated VG as it is now: one `zfs list` plus /dev, /sys and /proc.
+
+Listings must stay at one zfs process however many LVs there are, so
+everything a report needs comes from one Zfs.list call; device state is
+read from the kernel's files, never from another process.
+"""
+
+import dataclasses
+import errno
+import hashlib
+import os
+import stat
+
+from .. import properties
+from ..errors import Error
+from . import report
+
+ZFS_FIELDS = [
+    "name",
+    "type",
+    "guid",
+    "volsize",
+    "used",
+    "available",
+    "origin",
+    properties.OWNER,
+    properties.LV_TAGS,
+    properties.PV_ALLOCATABLE,
+]
+
+
+class NotFound(Error):
+    pass
+
+
+def pv_name(lvm_parent):
+    """The one PV of the emulated VG: the /dev/zvol directory its LVs live in.
+
+    Stable (it follows the configuration, not a device number), unique (no
+    real PV can be a directory) and free of ':', spaces and parentheses,
+    which Ganeti refuses or cannot parse in PV names.
+    """
+    return f"/dev/zvol/{lvm_parent}"
+
+
+def lvm_uuid(seed):
+    """A stable LVM-style UUID (32 characters in 6-4-4-4-4-4-6 groups) for a ZFS guid."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    digest = hashlib.sha256(seed.encode()).digest()
+    text = "".join(alphabet[byte % len(alphabet)] for byte in digest[:32])
+    groups, start = [], 0
+    for length in (6, 4, 4, 4, 4, 4, 6):
+        groups.append(text[start:start + length])
+        start += length
+    return "-".join(groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume:
+    """An emulated LV: a zvol directly under LVM_PARENT with OWNER=lvm."""
+
+    name: str
+    dataset: str
+    size: int
+    guid: str
+    tags: tuple
+    origin_snapshot: str  # the `origin` property: "<dataset>@<snap>" for clones, else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    vg: report.VG
+    volumes: dict  # LV name -> Volume
+    parent: str
+
+    def origin_lv(self, volume):
+        """The LV a snapshot LV was taken of, or "" for an ordinary LV."""
+        dataset, _at, _snap = volume.origin_snapshot.partition("@")
+        lv = dataset[len(self.parent) + 1:] if dataset.startswith(self.parent + "/") else ""
+        return lv if lv in self.volumes else ""
+
+    def snapshot_lvs(self, name):
+        """The LVs that are clones of a snapshot of LV `name`."""
+        return [v for v in self.volumes.values() if self.origin_lv(v) == name]
+
+    def get(self, name):
+        try:
+            return self.volumes[name]
+        except KeyError:
+            raise NotFound(f'Failed to find logical volume "{self.vg.name}/{name}"')
+
+
+def read(zfs, vg_name, lvm_parent):
+    """The State of the emulated VG, from exactly one zfs process."""
+    rows = zfs.list([lvm_parent], ZFS_FIELDS, types=("filesystem", "volume"), depth=1)
+    parent = next(row for row in rows if row["name"] == lvm_parent)
+    volumes = {}
+    for row in rows:
+        name = row["name"]
+        if row["type"] != "volume" or row[properties.OWNER] != properties.OWNER_LVM:
+            continue  # ext-provider volumes and foreign zvols are not LVs
+        if name.rpartition("/")[0] != lvm_parent:
+            continue
+        lv = name.rpartition("/")[2]
+        tags = row[properties.LV_TAGS]
+        volumes[lv] = Volume(
+            name=lv,
+            dataset=name,
+            size=int(row["volsize"]),
+            guid=row["guid"],
+            tags=tuple(tag for tag in tags.split(",") if tag) if tags != "-" else (),
+            origin_snapshot="" if row["origin"] == "-" else row["origin"],
+        )
+    size = int(parent["used"]) + int(parent["available"])
+    state = State(None, volumes, lvm_parent)
+    snapshots = sum(1 for volume in volumes.values() if state.origin_lv(volume))
+    vg = report.VG(
+        name=vg_name,
+        uuid=lvm_uuid("vg" + parent["guid"]),
+        size=size,
+        free=int(parent["available"]),
+        lv_count=len(volumes) - snapshots,
+        snap_count=snapshots,
+        pv_name=pv_name(lvm_parent),
+        pv_uuid=lvm_uuid("pv" + parent["guid"]),
+        allocatable=parent[properties.PV_ALLOCATABLE] != "no",
+    )
+    return State(vg, volumes, lvm_parent)
+
+
+# -- device state -----------------------------------------------------------
+
+
+def zvol_path(dataset):
+    return f"/dev/zvol/{dataset}"
+
+
+def lv_path(vg, lv):
+    """The path Ganeti hard-wires for every LV."""
+    return f"/dev/{vg}/{lv}"
+
+
+def block_device(path):
+    """st_rdev of `path` (symlinks followed) if it is a block device, else None."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_rdev if stat.S_ISBLK(info.st_mode) else None
+
+
+class OpenDevices:
+    """Which block devices are in use, read once per command from /proc and /sys.
+
+    LVM's 'o' comes from device-mapper's open count, which zvols lack. A
+    zvol counts as open when a process has it open (KVM, dd: /proc/*/fd),
+    a kernel driver holds it (/sys/.../holders: dm, md), it is mounted
+    (/proc/self/mountinfo) or an exclusive open is refused (DRBD claims its
+    backing devices without a holders link).
+    """
+
+    def __init__(self, proc="/proc", sys_block="/sys/dev/block"):
+        self.proc = proc
+        self.sys_block = sys_block
+        self._fd_targets = None
+        self._mounted = None
+
+    def _scan(self):
+        targets = set()
+        for pid in os.listdir(self.proc):
+            if not pid.isdigit():
+                continue
+            fd_dir = os.path.join(self.proc, pid, "fd")
+            try:
+                fds = os.listdir(fd_dir)
+            except OSError:
+                continue  # the process ended, or we may not look
+            for fd in fds:
+                try:
+                    target = os.readlink(os.path.join(fd_dir, fd))
+                except OSError:
+                    continue
+                if target.startswith("/dev/"):
+                    targets.add(target)
+        mounted = set()
+        try:
+            with open(os.path.join(self.proc, "self", "mountinfo")) as file:
+                for line in file:
+                    mounted.add(line.split()[2])
+        except OSError:
+            pass
+        self._fd_targets, self._mounted = targets, mounted
+
+    def is_open(self, device_path, rdev):
+        if self._fd_targets is None:
+            self._scan()
+        number = f"{os.major(rdev)}:{os.minor(rdev)}"
+        if os.path.realpath(device_path) in self._fd_targets or number in self._mounted:
+            return True
+        try:
+            if os.listdir(os.path.join(self.sys_block, number, "holders")):
+                return True
+        except OSError:
+            pass
+        return _exclusively_claimed(device_path)
+
+
+def _exclusively_claimed(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_EXCL | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        return error.errno == errno.EBUSY
+    os.close(fd)
+    return False
+
+
+def report_lvs(state, names=None, open_devices=None):
+    """report.LV rows for the LVs `names` (all when None), with live device state."""
+    open_devices = open_devices or OpenDevices()
+    origins = {state.origin_lv(volume) for volume in state.volumes.values()}
+    rows = []
+    for name in sorted(state.volumes) if names is None else names:
+        volume = state.get(name)
+        zvol_rdev = block_device(zvol_path(volume.dataset))
+        link_rdev = block_device(lv_path(state.vg.name, name))
+        active = zvol_rdev is not None and link_rdev == zvol_rdev
+        rows.append(
+            report.LV(
+                name=name,
+                uuid=lvm_uuid("lv" + volume.guid),
+                size=volume.size,
+                active=active,
+                open=active and open_devices.is_open(zvol_path(volume.dataset), zvol_rdev),
+                kernel_major=os.major(zvol_rdev) if active else -1,
+                kernel_minor=os.minor(zvol_rdev) if active else -1,
+                tags=volume.tags,
+                origin=state.origin_lv(volume),
+                has_snapshots=name in origins,
+            )
+        )
+    return rows

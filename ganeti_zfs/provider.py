@@ -1,0 +1,305 @@
+"""The `zfs` ExtStorage provider: one small function per action.
+
+Each action takes (request, config, zfs) and reads nothing else; main()
+wires in the environment, the config and the zfs runner, which is what the
+generated entrypoints in /usr/share/ganeti/extstorage/zfs/ call. What Ganeti
+expects of each action: ganeti-contract.md, sections 1.4 and 5.1.
+"""
+
+import os
+
+from . import actions, config, env, lock, log, properties, volume
+from . import zfs as zfs_module
+from .errors import ConfigError, Error, UsageError
+from .volume import MIB
+
+
+def create(request, cfg, zfs):
+    size = request.require_size() * MIB
+    # Validate every ext-param before touching anything.
+    volume_options = cfg.volume_options.with_overrides(request.ext_params)
+    dataset = cfg.dataset(request.vol_name)
+    with lock.shared():
+        existing = volume.lookup(zfs, dataset)
+        if existing is not None:
+            return _created_before(existing, size)
+        _check_capacity(zfs, cfg, size)
+        # The marks go in with the create itself, so there is never an
+        # unmarked volume of ours, nor a marked one that is not.
+        marks = dict(volume_options.properties)
+        marks[properties.OWNER] = properties.OWNER_EXT
+        if request.uuid:
+            marks[properties.UUID] = request.uuid
+        if request.cname:
+            marks[properties.CNAME] = request.cname
+        try:
+            zfs.create_volume(
+                dataset, size, sparse=volume_options.sparse, blocksize=volume_options.volblocksize, properties=marks
+            )
+        except zfs_module.AlreadyExists:
+            # A concurrent create of the same volume won the race.
+            return _created_before(volume.existing(zfs, dataset), size)
+        except zfs_module.Timeout:
+            # zfs was killed; the volume may still have appeared. Leave nothing half-made.
+            _destroy_quietly(zfs, dataset)
+            raise
+
+
+def _created_before(existing, size):
+    """Re-running create (gnt-instance recreate-disks) is fine if nothing differs."""
+    existing.require_ours("reuse")
+    if existing.volsize != size:
+        raise Error(
+            f"{existing.dataset} already exists with {existing.volsize // MIB} MiB, "
+            f"not the requested {size // MIB} MiB"
+        )
+    log.info(f"{existing.dataset} already exists with the requested size; nothing to do")
+
+
+def _require_parent(zfs, cfg, fields=("name",)):
+    """The parent dataset's `fields`; a clear error if it does not exist."""
+    try:
+        return zfs.list([cfg.parent], list(fields), types=("filesystem",))[0]
+    except zfs_module.DoesNotExist:
+        raise ConfigError(f"the parent dataset {cfg.parent} (ZFS_PARENT in {cfg.path}) does not exist")
+
+
+def _check_capacity(zfs, cfg, size):
+    """Refuse a size the parent can never hold, even for a sparse zvol."""
+    parent = _require_parent(zfs, cfg, ("name", "used", "available"))
+    capacity = int(parent["used"]) + int(parent["available"])
+    if size > capacity:
+        raise UsageError(
+            f"VOL_SIZE {size // MIB} MiB is larger than {cfg.parent} can ever hold "
+            f"({capacity // MIB} MiB used + available)"
+        )
+
+
+def _destroy_quietly(zfs, dataset):
+    try:
+        found = volume.lookup(zfs, dataset)
+        if found is not None and found.ours:
+            volume.destroy(zfs, dataset)
+    except Error as error:
+        log.warning(f"could not clean up {dataset}: {error}")
+
+
+def attach(request, cfg, zfs):
+    """The verified device path (main prints it). One zfs process."""
+    dataset = cfg.dataset(request.vol_name)
+    try:
+        zfs.list([dataset], ["name", "volsize", properties.OWNER], types=("volume",))
+    except zfs_module.DoesNotExist:
+        raise Error(f"volume {dataset} does not exist")
+    return volume.wait_for_device(dataset, cfg.attach_timeout)
+
+
+def detach(request, cfg, zfs):
+    """A local zvol needs no undoing; main() does not even load anything for it."""
+
+
+def remove(request, cfg, zfs):
+    dataset = cfg.dataset(request.vol_name)
+    with lock.shared():
+        found = volume.lookup(zfs, dataset)
+        if found is None:
+            # Gone is success, but not when the config points nowhere: that
+            # would hide a leaked volume.
+            _require_parent(zfs, cfg)
+            log.info(f"{dataset} does not exist; nothing to remove")
+            return
+        found.require_ours("remove")
+        export_copies = _export_copies_or_refuse(zfs, cfg, found)
+        for copy in export_copies:
+            volume.destroy(zfs, copy)
+        volume.destroy(zfs, dataset)  # -r: its own snapshots go with it, never -R
+        if found.is_export_copy(cfg.parent):
+            volume.destroy_unused_export_snapshot(zfs, found.origin)
+
+
+def _export_copies_or_refuse(zfs, cfg, found):
+    """The volume's own `.snap` export copies; refuse if anything else depends on it."""
+    snapshots = zfs.list(
+        [found.dataset], ["name", "clones", properties.SNAPSHOT_KIND], types=("snapshot",), recursive=True
+    )
+    export_copies, dependents = [], []
+    for snapshot in snapshots:
+        clones = [clone for clone in snapshot["clones"].split(",") if clone not in ("", "-")]
+        is_export = snapshot["name"] == f"{found.dataset}@{volume.EXPORT_SNAPSHOT}"
+        for clone in clones:
+            copy = volume.lookup(zfs, clone) if is_export else None
+            if copy is not None and copy.is_export_copy(cfg.parent):
+                export_copies.append(clone)
+            else:
+                dependents.append(clone)
+    if dependents:
+        raise Error(
+            f"refusing to remove {found.dataset}: these datasets are clones of its snapshots "
+            f"and depend on it: {', '.join(dependents)}"
+        )
+    return export_copies
+
+
+def grow(request, cfg, zfs):
+    if request.new_size_mib is None:
+        raise UsageError("VOL_NEW_SIZE is not set")
+    new_size = request.new_size_mib * MIB
+    found = volume.existing(zfs, cfg.dataset(request.vol_name))
+    found.require_ours("grow")
+    if new_size < found.volsize:
+        raise UsageError(
+            f"VOL_NEW_SIZE {request.new_size_mib} MiB is smaller than the current "
+            f"{found.volsize // MIB} MiB; a zvol is never shrunk"
+        )
+    if new_size == found.volsize:
+        log.info(f"{found.dataset} already has {request.new_size_mib} MiB; nothing to do")
+        return
+    changes = {"volsize": new_size}
+    if found.refreservation:
+        # A thick zvol keeps its full reservation. ZFS moves refreservation
+        # along with volsize only if it still equals the automatic value,
+        # so say so explicitly.
+        changes["refreservation"] = "auto"
+    zfs.set(found.dataset, changes)
+
+
+def setinfo(request, cfg, zfs):
+    if not request.metadata:
+        raise UsageError("VOL_METADATA is not set")
+    changes = {properties.METADATA: request.metadata}
+    instance = request.metadata.partition("originstname+")[2]
+    if request.metadata.startswith("originstname+") and instance:
+        changes[properties.ORIGINSTNAME] = instance
+    _record(zfs, cfg, request, changes)
+
+
+def open_volume(request, cfg, zfs):
+    state = "shared" if request.open_exclusive is False else "exclusive"
+    _record(zfs, cfg, request, {properties.OPEN: state})
+
+
+def close(request, cfg, zfs):
+    _record(zfs, cfg, request, {properties.OPEN: "closed"})
+
+
+def _record(zfs, cfg, request, changes):
+    """Set our bookkeeping properties; a volume we did not create is left alone.
+
+    Volumes made by the original shell tool have no OWNER mark; failing
+    open/setinfo for them would stop their instances from starting.
+    """
+    found = volume.existing(zfs, cfg.dataset(request.vol_name))
+    if not found.ours:
+        log.warning(f"{found.dataset} was not created by ganeti-zfs; not recording {', '.join(changes)} on it")
+        return
+    zfs.set(found.dataset, changes)
+
+
+def snapshot(request, cfg, zfs):
+    """Make VOL_SNAPSHOT_NAME a clone of a fresh snapshot, for gnt-backup export."""
+    if not request.snapshot_name:
+        raise UsageError("VOL_SNAPSHOT_NAME is not set")
+    if request.snapshot_name == request.vol_name:
+        raise UsageError("VOL_SNAPSHOT_NAME is the volume itself")
+    origin = cfg.dataset(request.vol_name)
+    target = cfg.dataset(request.snapshot_name)
+    export_snapshot = f"{origin}@{volume.EXPORT_SNAPSHOT}"
+    with lock.shared():
+        found = volume.existing(zfs, origin)
+        if found.type != "volume":
+            raise Error(f"{origin} is a {found.type}, not a volume")
+        previous = volume.lookup(zfs, target)
+        if previous is not None:
+            # An export that ended without removing its copy; Ganeti's LVM
+            # code replaces a leftover snapshot too.
+            if not previous.is_export_copy(cfg.parent):
+                raise Error(f"{target} already exists and is not an export copy made by ganeti-zfs; not replacing it")
+            log.info(f"replacing the leftover export copy {target}")
+            volume.destroy(zfs, target)
+            if previous.origin != export_snapshot:
+                volume.destroy_unused_export_snapshot(zfs, previous.origin)
+        # Also one left without its copy by an interrupted run.
+        volume.destroy_unused_export_snapshot(zfs, export_snapshot)
+        zfs.snapshot([export_snapshot], {properties.SNAPSHOT_KIND: volume.EXPORT_KIND})
+        try:
+            zfs.clone(export_snapshot, target, {properties.OWNER: properties.OWNER_EXT})
+        except Error:
+            _destroy_snapshot_quietly(zfs, export_snapshot)
+            raise
+
+
+def _destroy_snapshot_quietly(zfs, snapshot_name):
+    try:
+        volume.destroy_unused_export_snapshot(zfs, snapshot_name)
+    except Error as error:
+        log.warning(f"could not clean up {snapshot_name}: {error}")
+
+
+def verify(request, cfg, zfs):
+    """Check the node: config (already loaded), ext-params, parent, pool."""
+    cfg.volume_options.with_overrides(request.ext_params)
+    return check_node(cfg, zfs)
+
+
+def check_node(cfg, zfs):
+    """The parent dataset exists and its pool is usable; a summary line.
+
+    Also what `ganeti-zfs verify` runs. A DEGRADED pool still works, so it
+    is a warning, not a failure.
+    """
+    _require_parent(zfs, cfg)
+    pool = cfg.parent.split("/")[0]
+    health = zfs.pool(pool, ["name", "health"])["health"]
+    if health == "DEGRADED":
+        log.warning(f"pool {pool} is DEGRADED; volumes still work, but replace the failed device")
+    elif health != "ONLINE":
+        raise Error(f"pool {pool} is {health}")
+    return f"ok: parent dataset {cfg.parent} exists, pool {pool} is {health}"
+
+
+ACTION_FUNCTIONS = {
+    "create": create,
+    "attach": attach,
+    "detach": detach,
+    "remove": remove,
+    "grow": grow,
+    "setinfo": setinfo,
+    "verify": verify,
+    "snapshot": snapshot,
+    "open": open_volume,
+    "close": close,
+}
+assert set(ACTION_FUNCTIONS) == set(actions.ACTION_NAMES), "actions.py and provider.py disagree"
+
+
+def main(action_name, environ=None):
+    """Run one action as Ganeti does; the exit status for sys.exit()."""
+    environ = os.environ if environ is None else environ
+    log.set_prefix(f"ganeti-zfs {action_name} {env.volume_label(environ)}")
+    return log.run_reporting_errors(lambda: _run(action_name, environ))
+
+
+def _run(action_name, environ):
+    function = ACTION_FUNCTIONS.get(action_name)
+    if function is None:
+        raise UsageError(f"unknown action {action_name!r}")
+    if action_name == "detach":
+        # Must succeed even when the config or zfs is broken, or Ganeti
+        # could not shut an instance down.
+        return 0
+    request = env.parse(environ, volume_required=action_name != "verify")
+    cfg = config.load(environ=environ)
+    if cfg.debug:
+        log.enable_debug()
+    result = function(request, cfg, zfs_module.Zfs(timeout=cfg.zfs_timeout))
+    if action_name == "attach":
+        # Line 1 of stdout is all Ganeti reads: nothing else goes there.
+        print(result, flush=True)
+    elif result:
+        log.info(result)
+    return 0
+
+
+def verify_command(args, cfg, zfs):
+    """`ganeti-zfs verify`: the provider's checks, for admins."""
+    print(check_node(cfg, zfs))

@@ -1,0 +1,198 @@
+"""One provider volume: what ZFS says about it, whether it is ours, its device.
+
+Only datasets carrying our OWNER=ext property, set locally (a value
+inherited from a parent does not count), are ever changed or destroyed.
+"""
+
+import dataclasses
+import fcntl
+import math
+import os
+import stat
+import subprocess
+import time
+
+from . import log, properties
+from . import zfs as zfs_module
+from .errors import Error
+
+MIB = 1024 * 1024
+
+# Snapshot that `snapshot` takes of a volume and clones into <vol>.snap.
+EXPORT_SNAPSHOT = "ganeti-export"
+EXPORT_KIND = "export"
+
+DEVICE_ROOT = "/dev/zvol"
+# The zvol ioctl that /lib/udev/zvol_id uses to ask a /dev/zdN device for
+# its dataset name: _IOR(0x12, 125, char[ZFS_MAX_DATASET_NAME_LEN = 256]).
+BLKZNAME = (2 << 30) | (256 << 16) | (0x12 << 8) | 125
+_NAME_BUFFER = 256
+
+_LOOKUP_PROPERTIES = ("type", "volsize", "refreservation", "origin", properties.OWNER)
+
+
+def _number(text):
+    return int(text) if text.isdigit() else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume:
+    dataset: str
+    type: str
+    volsize: int  # bytes; 0 if not a volume
+    refreservation: int  # bytes; 0 = sparse (none)
+    origin: str  # the snapshot a clone was made from, or ""
+    owner: str  # our OWNER property if set locally on it, else ""
+
+    @property
+    def ours(self):
+        return self.type == "volume" and self.owner == properties.OWNER_EXT
+
+    def require_ours(self, doing):
+        if not self.ours:
+            what = "a volume" if self.type == "volume" else f"a {self.type}"
+            raise Error(
+                f"refusing to {doing} {self.dataset}: it is {what} not created by ganeti-zfs "
+                f"({properties.OWNER}={properties.OWNER_EXT} is not set on it)"
+            )
+
+    def is_export_copy(self, parent):
+        """A `<vol>.snap` clone made by our snapshot action."""
+        return self.ours and self.origin.startswith(parent + "/") and self.origin.endswith("@" + EXPORT_SNAPSHOT)
+
+
+def lookup(zfs, dataset):
+    """The Volume at `dataset` (one zfs process), or None if nothing is there."""
+    try:
+        values = zfs.get_with_source(dataset, _LOOKUP_PROPERTIES)[dataset]
+    except zfs_module.DoesNotExist:
+        return None
+    owner, owner_source = values.get(properties.OWNER, ("-", "-"))
+    origin = values.get("origin", ("-", "-"))[0]
+    return Volume(
+        dataset=dataset,
+        type=values["type"][0],
+        volsize=_number(values.get("volsize", ("0",))[0]),
+        refreservation=_number(values.get("refreservation", ("0",))[0]),
+        origin="" if origin == "-" else origin,
+        owner=owner if owner_source == "local" else "",
+    )
+
+
+def existing(zfs, dataset):
+    volume = lookup(zfs, dataset)
+    if volume is None:
+        raise Error(f"volume {dataset} does not exist")
+    return volume
+
+
+def destroy(zfs, dataset, snapshots_too=True, attempts=5, pause=1.0):
+    """Destroy `dataset` (with its own snapshots), retrying briefly while busy.
+
+    A zvol is busy while something has it open, e.g. a concurrent attach
+    checking the device or udev probing it; that passes within seconds.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            zfs.destroy(dataset, snapshots_too=snapshots_too)
+            return
+        except zfs_module.Busy as error:
+            if attempt == attempts:
+                raise Error(f"{dataset} is still busy after {attempts} attempts (is it open?): {error}")
+            log.debug(f"{dataset} is busy, trying again in {pause:g} s")
+            time.sleep(pause)
+
+
+def destroy_unused_export_snapshot(zfs, snapshot):
+    """Destroy our export snapshot if it exists and nothing is cloned from it.
+
+    Anything else is left alone, quietly: this is clean-up after an export
+    copy was destroyed, or before a new one is made (where a snapshot that
+    is still there makes `zfs snapshot` fail with a clear message).
+    """
+    try:
+        values = zfs.get_with_source(snapshot, (properties.SNAPSHOT_KIND, "clones"))[snapshot]
+    except zfs_module.DoesNotExist:
+        return
+    kind, source = values[properties.SNAPSHOT_KIND]
+    clones = [clone for clone in values["clones"][0].split(",") if clone not in ("", "-")]
+    if kind != EXPORT_KIND or source != "local":
+        log.warning(f"{snapshot} was not taken by ganeti-zfs for an export; leaving it")
+    elif clones:
+        log.info(f"{snapshot} still has clones ({', '.join(clones)}); leaving it")
+    else:
+        zfs.destroy(snapshot)
+
+
+# -- the block device ----------------------------------------------------
+
+
+def device_link(dataset):
+    """The udev link that stays stable, unlike the /dev/zdN it points to."""
+    return os.path.join(DEVICE_ROOT, dataset)
+
+
+def zvol_dataset(device):
+    """The dataset a /dev/zdN device belongs to, asked from the zvol itself."""
+    descriptor = os.open(device, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        buffer = fcntl.ioctl(descriptor, BLKZNAME, bytes(_NAME_BUFFER))
+    finally:
+        os.close(descriptor)
+    return buffer.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def device_problem(link, dataset, dataset_of=zvol_dataset):
+    """Why `link` is not (yet) the block device of `dataset`, or None if it is."""
+    if not os.path.lexists(link):
+        return f"{link} does not exist"
+    target = os.path.realpath(link)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as error:
+        return f"{link} points to {target}, which cannot be opened ({error.strerror})"
+    if not stat.S_ISBLK(mode):
+        return f"{link} points to {target}, which is not a block device"
+    try:
+        actual = dataset_of(target)
+    except OSError as error:
+        return f"cannot ask {target} for its dataset ({error.strerror})"
+    if actual != dataset:
+        # A stale link left by udev after zvols were destroyed and recreated.
+        return f"{link} points to {target}, which belongs to {actual or 'no dataset'}"
+    return None
+
+
+def _udev_settle(seconds):
+    """Let udev finish creating links; never on our stdout (attach prints there)."""
+    try:
+        subprocess.run(
+            ["udevadm", "settle", f"--timeout={max(1, math.ceil(seconds))}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=seconds + 5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.debug(f"udevadm settle: {error}")
+
+
+def wait_for_device(dataset, timeout, settle=_udev_settle, dataset_of=zvol_dataset):
+    """The verified device link of `dataset`, waiting up to `timeout` s for udev."""
+    link = device_link(dataset)
+    deadline = time.monotonic() + timeout
+    settled = False
+    while True:
+        problem = device_problem(link, dataset, dataset_of)
+        if problem is None:
+            return link
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Error(f"no usable device for {dataset} after {timeout:g} s: {problem}")
+        log.debug(f"waiting for the device: {problem}")
+        if not settled:
+            settle(remaining)
+            settled = True
+        else:
+            time.sleep(min(0.1, remaining))

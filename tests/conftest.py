@@ -1,0 +1,5 @@
+"""Host-side pytest configuration for the whole tests/ tree."""
+
+# tests/guest/suite/ runs inside the test guest only; on the host,
+# tests/guest/conftest.py boots the guest and reports its tests.
+collect_ignore = ["guest/suite"]

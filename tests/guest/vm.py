@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""Build, boot and run the real-ZFS test guest (host side, stdlib only).
+
+The guest is a Debian system with OpenZFS and Ganeti (recipe: image/), booted
+with QEMU under software emulation (TCG) and no network device at all. Every
+run starts from the cached image through a throw-away overlay, gets fresh sparse
+disks (vdb: pool "tank", vdc: pool "tank2", vdd: left free for an LVM test) and
+a shared folder (virtio-9p, mounted on /share in the guest) holding the .deb(s)
+to install, the guest test suite, and out/ for results and logs.
+
+    python3 tests/guest/vm.py build               # make sure the image is cached
+    python3 tests/guest/vm.py run --deb X.deb [--pytest-args "-k zvol"]
+    python3 tests/guest/vm.py shell --deb X.deb   # same set-up, then a root shell
+
+Only one guest or image build runs at a time on this machine (an flock); the
+console log and out/ of the last run are copied to tests/guest/.last-run/.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECIPE = HERE / "image"
+SUITE = HERE / "suite"
+LAST_RUN = HERE / ".last-run"
+CACHE = Path(os.environ.get("GUEST_CACHE", "/var/cache/ganeti-extstorage-zfs"))
+LOCK = Path("/tmp/ganeti-extstorage-zfs-guest.lock")
+DEFAULT_RELEASE = "bookworm"
+DEFAULT_TIMEOUT = 45 * 60  # seconds, the whole run: boot, set-up, tests, power-off
+
+# Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
+DISKS = [("tank", 64), ("tank2", 2), ("spare", 2)]
+
+
+def log(msg):
+    print(f"[guest {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+@contextlib.contextmanager
+def exclusive_lock():
+    """Hold the machine-wide guest lock: one guest or image build at a time."""
+    with open(LOCK, "a") as f:
+        with contextlib.suppress(OSError):
+            os.chmod(LOCK, 0o666)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for {LOCK}: another guest or image build is running")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def recipe_hash():
+    """Hash of every file of the recipe (path, mode and contents)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in RECIPE.rglob("*") if p.is_file()):
+        h.update(f"{path.relative_to(RECIPE)}\0{path.stat().st_mode & 0o111}\0".encode())
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def image_dir(release):
+    return CACHE / f"guest-{release}-{recipe_hash()}"
+
+
+def _mounted_under(path):
+    """Mount points at or below path (a failed build may leave proc/sys mounted)."""
+    prefix = str(path).rstrip("/") + "/"
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    return [p for p in points if (p + "/").startswith(prefix)]
+
+
+def _remove_partial(path):
+    if _mounted_under(path):
+        log(f"NOT removing {path}: file systems are mounted below it")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def ensure_image(release=DEFAULT_RELEASE):
+    """Return the cached image directory, building it first if needed.
+
+    The caller holds exclusive_lock(). The build goes to a temporary directory
+    that is renamed into place only when complete, so an interrupted build is
+    never taken for a cached image.
+    """
+    final = image_dir(release)
+    if final.is_dir():
+        return final
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in CACHE.glob(f"guest-{release}-*.partial-*"):
+        _remove_partial(stale)  # left by an interrupted build (we hold the lock)
+    log(f"building the guest image {final} (several minutes; no cached image)")
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".partial-", dir=CACHE))
+    started = time.monotonic()
+    try:
+        subprocess.run(["bash", str(RECIPE / "build-image.sh"), release, str(tmp)], check=True)
+    except BaseException:
+        _remove_partial(tmp)
+        raise
+    tmp.chmod(0o755)
+    tmp.rename(final)
+    log(f"image built in {time.monotonic() - started:.0f} s")
+    return final
+
+
+def default_debs(repo=HERE.parent.parent):
+    """The newest .deb of each package in build/ or, failing that, beside the repo."""
+    for pattern in (repo / "build").glob("*.deb"), repo.parent.glob("ganeti-extstorage-zfs*_*.deb"):
+        newest = {}
+        for deb in pattern:
+            name = deb.name.split("_")[0]
+            if name not in newest or deb.stat().st_mtime > newest[name].stat().st_mtime:
+                newest[name] = deb
+        if newest:
+            return sorted(newest.values())
+    return []
+
+
+class GuestRun:
+    """What a finished (or killed) guest run left: status, results and logs."""
+
+    def __init__(self, out, console, status, exit_status, elapsed):
+        self.out = out  # host copy of the guest's out/ (tests/guest/.last-run/out)
+        self.console = console  # host copy of the console log
+        self.status = status  # "finished", "timeout" or "crashed"
+        self.exit_status = exit_status  # guest-run.sh's exit code (pytest's) or None
+        self.elapsed = elapsed
+        try:
+            self.results = json.loads((out / "results.json").read_text())
+        except (OSError, ValueError):
+            self.results = None
+
+    def console_tail(self, lines=60):
+        try:
+            text = self.console.read_text(errors="replace")
+        except OSError:
+            return "(no console log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    @property
+    def ok(self):
+        return self.status == "finished" and self.exit_status in (0, 5)
+
+    def problem(self):
+        """A sentence on what went wrong with the run itself, or None."""
+        if self.status == "timeout":
+            return f"the guest did not finish within {self.elapsed:.0f} s and was killed"
+        if self.status == "crashed":
+            return "the guest stopped without finishing its run (crash or kernel panic)"
+        if self.exit_status not in (0, 1, 5):
+            return f"the guest's run script exited with {self.exit_status} (set-up or pytest failure)"
+        if self.results is None:
+            return "the guest wrote no results.json"
+        return None
+
+
+def _qemu_command(image, work, share, interactive):
+    cmd = [
+        "qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "3072",
+        "-nodefaults", "-nic", "none", "-display", "none", "-no-reboot",
+        "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
+        "-append", "root=/dev/vda rw console=ttyS0 panic=1 init=/usr/local/sbin/guest-init",
+    ]
+    # Devices take PCI slots, hence vda, vdb, ... in command line order.
+    # cache=unsafe: every disk is thrown away after the run, so flushes need not wait.
+    for name, fmt in [("root", "qcow2")] + [(name, "raw") for name, _ in DISKS]:
+        cmd += ["-drive", f"file={work / name}.{fmt},format={fmt},if=none,id={name},cache=unsafe",
+                "-device", f"virtio-blk-pci,drive={name},serial={name}"]
+    cmd += ["-fsdev", f"local,id=share,path={share},security_model=none",
+            "-device", "virtio-9p-pci,fsdev=share,mount_tag=share"]
+    if interactive:
+        cmd += ["-serial", "mon:stdio"]
+    else:
+        cmd += ["-serial", f"file:{work / 'console.log'}"]
+    return cmd
+
+
+def _prepare_share(share, debs, pytest_args, mode):
+    (share / "out").mkdir(parents=True)
+    (share / "debs").mkdir()
+    for deb in debs:
+        shutil.copy(deb, share / "debs")
+    shutil.copytree(SUITE, share / "suite",
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis"))
+    for name in ("guest-run.sh", "guest_results.py"):
+        shutil.copy(HERE / name, share)
+    (share / "pytest-args").write_text("".join(a + "\n" for a in pytest_args))
+    (share / "mode").write_text(mode + "\n")
+
+
+class ConsoleFollower:
+    """Echo the console log's complete new lines, from guest-init's first line on
+    (the kernel's boot messages before it are noise)."""
+
+    def __init__(self, path, echo):
+        self.path, self.echo, self.offset, self.started = path, echo, 0, False
+
+    def poll(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        for line in data[:end].decode(errors="replace").splitlines():
+            self.started = self.started or "[guest-init" in line
+            if self.started:
+                self.echo(line.rstrip("\r"))
+
+
+def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELEASE,
+              mode="test", echo=None):
+    """Boot the guest, run the suite (mode "test") or a console shell (mode "shell").
+
+    echo: called with each console line from the start of guest-init on (None: quiet).
+    Returns a GuestRun; its files are in tests/guest/.last-run/.
+    """
+    debs = [Path(d).resolve() for d in debs]
+    for deb in debs:
+        if not deb.is_file():
+            raise FileNotFoundError(f"no such .deb: {deb}")
+    interactive = mode == "shell"
+    with exclusive_lock():
+        image = ensure_image(release)
+        with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guest-") as tmp:
+            work, share = Path(tmp), Path(tmp) / "share"
+            _prepare_share(share, debs, pytest_args, mode)
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                            "-b", str(image / "root.img"), str(work / "root.qcow2")], check=True)
+            for name, gib in DISKS:
+                with open(work / f"{name}.raw", "wb") as f:
+                    f.truncate(gib << 30)
+            log(f"booting the guest ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
+                f"timeout {timeout:.0f} s)")
+            started = time.monotonic()
+            qemu = subprocess.Popen(_qemu_command(image, work, share, interactive),
+                                    stdin=None if interactive else subprocess.DEVNULL)
+            follower = ConsoleFollower(work / "console.log", echo) if echo and not interactive else None
+            status = "finished"
+            try:
+                while qemu.poll() is None:
+                    if not interactive and time.monotonic() - started > timeout:
+                        status = "timeout"
+                        break
+                    time.sleep(0.5)
+                    if follower:
+                        follower.poll()
+            finally:
+                if qemu.poll() is None:
+                    qemu.kill()
+                qemu.wait()
+            if follower:
+                follower.poll()
+            elapsed = time.monotonic() - started
+            try:
+                exit_status = int((share / "out" / "exit-status").read_text())
+            except (OSError, ValueError):
+                exit_status = None
+                if status == "finished":
+                    status = "crashed"
+            if interactive:
+                return None
+            # Keep the run's console and out/ where developers (and the caller) find them.
+            shutil.rmtree(LAST_RUN, ignore_errors=True)
+            LAST_RUN.mkdir(parents=True)
+            if (work / "console.log").exists():
+                shutil.copy(work / "console.log", LAST_RUN)
+            shutil.copytree(share / "out", LAST_RUN / "out", symlinks=True)
+    run = GuestRun(LAST_RUN / "out", LAST_RUN / "console.log", status, exit_status, elapsed)
+    log(f"guest {status} after {elapsed:.0f} s (exit status {exit_status}); "
+        f"console and results in {LAST_RUN}")
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--release", default=DEFAULT_RELEASE)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build the guest image unless it is cached")
+    sub.add_parser("image-dir", help="print where the image for the current recipe is cached")
+    for name in ("run", "shell"):
+        p = sub.add_parser(name, help={"run": "run the guest test suite",
+                                       "shell": "set the guest up, then give a root shell"}[name])
+        p.add_argument("--deb", action="append", default=None,
+                       help="a .deb to install in the guest (repeatable; default: build/*.deb)")
+        if name == "run":
+            p.add_argument("--pytest-args", default="",
+                           help='extra pytest arguments for the guest, e.g. "-k zvol"')
+            p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    args = parser.parse_args(argv)
+
+    if args.command == "image-dir":
+        print(image_dir(args.release))
+        return 0
+    if args.command == "build":
+        with exclusive_lock():
+            log(f"image: {ensure_image(args.release)}")
+        return 0
+    debs = args.deb if args.deb is not None else default_debs()
+    if args.command == "shell":
+        print("guest shell: exit the shell to power off (Ctrl-A X kills QEMU)", flush=True)
+        run_guest(debs, release=args.release, mode="shell")
+        return 0
+    run = run_guest(debs, shlex.split(args.pytest_args), args.timeout, args.release,
+                    echo=lambda line: print("  | " + line, flush=True))
+    problem = run.problem()
+    if problem:
+        print(f"\nFAILED: {problem}\n--- console tail ---\n{run.console_tail()}", file=sys.stderr)
+        return 1
+    return 0 if run.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

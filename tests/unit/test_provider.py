@@ -1,0 +1,211 @@
+"""The provider's main(): what Ganeti sees on bad input, before any zfs runs.
+
+This host has no zfs: a test that got as far as running zfs would fail with
+"zfs: command not found", so these also show that validation comes first.
+Everything that needs ZFS is in tests/guest/suite/test_provider.py.
+"""
+
+import os
+
+import pytest
+
+from ganeti_zfs import actions, provider, volume
+from ganeti_zfs.errors import Error
+
+NAME = "0f1e2d3c-aaaa-bbbb-cccc-0123456789ab.ext.disk0"
+
+
+@pytest.fixture
+def conffile(tmp_path):
+    path = tmp_path / "extstorage-zfs.conf"
+    path.write_text("ZFS_PARENT=tank/ganeti\nLVM_VG=gnt\n")
+    return str(path)
+
+
+@pytest.fixture
+def ganeti_env(conffile):
+    """The environment Ganeti passes (ganeti-contract.md 1.2/1.3)."""
+    return {
+        "GANETI_ZFS_CONFIG": conffile,
+        "LC_ALL": "C",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "VOL_NAME": NAME,
+        "VOL_UUID": "d2d7f4b0-1111-2222-3333-444455556666",
+        "EXTP_PROVIDER": "zfs",
+        "EXTP_ACCESS": "kernelspace",
+    }
+
+
+def run(capsys, action, environ):
+    status = provider.main(action, environ)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_error_line(status, out, err, action, fragment, label=NAME):
+    assert status == 1
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"ganeti-zfs {action} {label}: "), lines[0]
+    assert fragment in lines[0]
+    assert "command not found" not in lines[0]
+
+
+def test_every_action_has_a_function():
+    assert set(provider.ACTION_FUNCTIONS) == set(actions.ACTION_NAMES)
+
+
+@pytest.mark.parametrize("action", ["create", "attach", "remove", "grow", "setinfo", "snapshot", "open", "close"])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [("", "VOL_NAME is empty"), ("tank/ganeti", "may contain only"), ("a@b", "may contain only"), ("a..b", "'..'")],
+)
+def test_bad_volume_names(capsys, ganeti_env, action, name, fragment):
+    ganeti_env["VOL_NAME"] = name
+    status, out, err = run(capsys, action, ganeti_env)
+    assert_one_error_line(status, out, err, action, fragment, label=name or "-")
+
+
+@pytest.mark.parametrize(
+    "size, fragment",
+    [(None, "VOL_SIZE is not set"), ("0", "larger than 0"), ("-1", "whole number"), ("big", "whole number")],
+)
+def test_create_bad_sizes(capsys, ganeti_env, size, fragment):
+    if size is not None:
+        ganeti_env["VOL_SIZE"] = size
+    assert_one_error_line(*run(capsys, "create", ganeti_env), "create", fragment)
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("EXTP_COMPRESSION", "lz4 -o mountpoint=/", "ext-param compression must be one of"),
+        ("EXTP_VOLBLOCKSIZE", "8k;reboot", "ext-param volblocksize must be a size"),
+        ("EXTP_SPARSE", "'yes'", "ext-param sparse must be yes or no"),
+        ("EXTP_ZFS", "tank2/elsewhere", "unknown ext-param 'zfs'"),
+        ("EXTP_MOUNTPOINT", "/", "unknown ext-param 'mountpoint'"),
+    ],
+)
+def test_create_refuses_bad_ext_params_before_running_zfs(capsys, ganeti_env, key, value, fragment):
+    ganeti_env.update({"VOL_SIZE": "1024", key: value})
+    assert_one_error_line(*run(capsys, "create", ganeti_env), "create", fragment)
+
+
+def test_verify_checks_ext_params(capsys, ganeti_env):
+    ganeti_env["EXTP_COPIES"] = "9"
+    assert_one_error_line(*run(capsys, "verify", ganeti_env), "verify", "ext-param copies")
+
+
+@pytest.mark.parametrize(
+    "action, extra, fragment",
+    [
+        ("grow", {"VOL_SIZE": "1024"}, "VOL_NEW_SIZE is not set"),
+        ("grow", {"VOL_NEW_SIZE": "0"}, "VOL_NEW_SIZE must be larger than 0"),
+        ("setinfo", {}, "VOL_METADATA is not set"),
+        ("snapshot", {"VOL_SNAPSHOT_SIZE": "1024"}, "VOL_SNAPSHOT_NAME is not set"),
+        ("snapshot", {"VOL_SNAPSHOT_NAME": NAME}, "VOL_SNAPSHOT_NAME is the volume itself"),
+        ("snapshot", {"VOL_SNAPSHOT_NAME": "tank2/x"}, "VOL_SNAPSHOT_NAME 'tank2/x' may contain only"),
+        ("open", {"VOL_OPEN_EXCLUSIVE": "yes"}, "VOL_OPEN_EXCLUSIVE must be True or False"),
+    ],
+)
+def test_missing_or_bad_action_inputs(capsys, ganeti_env, action, extra, fragment):
+    ganeti_env.update(extra)
+    assert_one_error_line(*run(capsys, action, ganeti_env), action, fragment)
+
+
+def test_missing_config(capsys, ganeti_env, tmp_path):
+    ganeti_env["GANETI_ZFS_CONFIG"] = str(tmp_path / "none.conf")
+    assert_one_error_line(*run(capsys, "attach", ganeti_env), "attach", "does not exist")
+
+
+def test_bad_config_names_the_line(capsys, ganeti_env, conffile):
+    with open(conffile, "a") as file:
+        file.write("EXTP_DESTROY=-R\n")
+    assert_one_error_line(*run(capsys, "remove", ganeti_env), "remove", f"{conffile}:3: EXTP_DESTROY='-R'")
+
+
+def test_detach_always_succeeds_silently(capsys, tmp_path):
+    # no config, no VOL_NAME, no zfs: Ganeti must still be able to shut down
+    status, out, err = run(capsys, "detach", {"GANETI_ZFS_CONFIG": str(tmp_path / "none.conf")})
+    assert (status, out, err) == (0, "", "")
+
+
+def test_unknown_action(capsys, ganeti_env):
+    assert_one_error_line(*run(capsys, "frobnicate", ganeti_env), "frobnicate", "unknown action 'frobnicate'")
+
+
+def _crash(request, cfg, zfs):
+    raise RuntimeError("first line\nsecond line")
+
+
+def test_a_bug_is_one_line_and_exit_2(capsys, ganeti_env, monkeypatch):
+    monkeypatch.setitem(provider.ACTION_FUNCTIONS, "verify", _crash)
+    status, out, err = run(capsys, "verify", ganeti_env)
+    assert status == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"ganeti-zfs verify {NAME}: unexpected error (RuntimeError): first line second line; "
+        "set GANETI_ZFS_DEBUG=1 for details"
+    ]
+
+
+def test_a_bug_shows_a_traceback_in_debug_mode(capsys, ganeti_env, monkeypatch, conffile):
+    with open(conffile, "a") as file:
+        file.write("DEBUG=yes\n")
+    monkeypatch.setattr(provider.log, "_debug", False)
+    monkeypatch.setitem(provider.ACTION_FUNCTIONS, "verify", _crash)
+    status, _out, err = run(capsys, "verify", ganeti_env)
+    assert status == 2
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1].startswith(f"ganeti-zfs verify {NAME}: unexpected error (RuntimeError)")
+
+
+# -- finding the device: the decisions, with real files on this host --------
+
+
+def test_device_missing(tmp_path):
+    problem = volume.device_problem(str(tmp_path / "zvol"), "tank/ganeti/v")
+    assert problem == f"{tmp_path / 'zvol'} does not exist"
+
+
+def test_device_dangling_link(tmp_path):
+    link = tmp_path / "zvol"
+    link.symlink_to(tmp_path / "zd0")
+    assert "cannot be opened" in volume.device_problem(str(link), "tank/ganeti/v")
+
+
+def test_device_not_a_block_device(tmp_path):
+    (tmp_path / "zd0").write_text("")
+    link = tmp_path / "zvol"
+    link.symlink_to(tmp_path / "zd0")
+    assert "which is not a block device" in volume.device_problem(str(link), "tank/ganeti/v")
+
+
+BLOCK_DEVICE = next((f"/dev/{name}" for name in ("loop0", "sda", "vda", "nvme0n1") if os.path.exists(f"/dev/{name}")), None)
+
+
+@pytest.mark.skipif(BLOCK_DEVICE is None, reason="no block device on this host to link to")
+def test_device_stale_link_is_refused(tmp_path):
+    """A link udev left behind now leads to another zvol's device."""
+    link = tmp_path / "zvol"
+    link.symlink_to(BLOCK_DEVICE)
+    asked = []
+
+    def dataset_of(device):
+        asked.append(device)
+        return "tank/ganeti/other"
+
+    problem = volume.device_problem(str(link), "tank/ganeti/v", dataset_of)
+    assert problem == f"{link} points to {os.path.realpath(BLOCK_DEVICE)}, which belongs to tank/ganeti/other"
+    assert asked == [os.path.realpath(BLOCK_DEVICE)]
+    assert volume.device_problem(str(link), "tank/ganeti/other", dataset_of) is None
+
+
+def test_wait_for_device_gives_up_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(volume, "DEVICE_ROOT", str(tmp_path))
+    settled = []
+    with pytest.raises(Error) as raised:
+        volume.wait_for_device("tank/ganeti/v", 0.3, settle=settled.append)
+    assert str(raised.value) == f"no usable device for tank/ganeti/v after 0.3 s: {tmp_path}/tank/ganeti/v does not exist"
+    assert len(settled) == 1 and 0 < settled[0] <= 0.3
