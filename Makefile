@@ -15,7 +15,7 @@ test-host:
 
 # Boots the guest once and runs tests/guest/suite in it with the freshly built .deb.
 # GUEST_PYTEST_ARGS="-k zvol" narrows the guest run; GUEST_DEBS overrides the .deb(s).
-test-guest: deb
+test-guest: deb deb-previous
 	$(PYTHON) -m pytest -v tests/guest
 
 test: test-host test-guest

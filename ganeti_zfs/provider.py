@@ -119,14 +119,11 @@ def remove(request, cfg, zfs):
 
 def _export_copies_or_refuse(zfs, cfg, found):
     """The volume's own `.snap` export copies; refuse if anything else depends on it."""
-    snapshots = zfs.list(
-        [found.dataset], ["name", "clones", properties.SNAPSHOT_KIND], types=("snapshot",), recursive=True
-    )
+    snapshots = zfs.list([found.dataset], ["name", "clones"], types=("snapshot",), recursive=True)
     export_copies, dependents = [], []
     for snapshot in snapshots:
-        clones = [clone for clone in snapshot["clones"].split(",") if clone not in ("", "-")]
         is_export = snapshot["name"] == f"{found.dataset}@{volume.EXPORT_SNAPSHOT}"
-        for clone in clones:
+        for clone in volume.clone_names(snapshot["clones"]):
             copy = volume.lookup(zfs, clone) if is_export else None
             if copy is not None and copy.is_export_copy(cfg.parent):
                 export_copies.append(clone)

@@ -57,8 +57,13 @@ class Volume:
             )
 
     def is_export_copy(self, parent):
-        """A `<vol>.snap` clone made by our snapshot action."""
-        return self.ours and self.origin.startswith(parent + "/") and self.origin.endswith("@" + EXPORT_SNAPSHOT)
+        """A `<vol>.snap` clone made by our snapshot action, directly under `parent`."""
+        return (
+            self.ours
+            and self.dataset.rpartition("/")[0] == parent
+            and self.origin.startswith(parent + "/")
+            and self.origin.endswith("@" + EXPORT_SNAPSHOT)
+        )
 
 
 def lookup(zfs, dataset):
@@ -103,6 +108,11 @@ def destroy(zfs, dataset, snapshots_too=True, attempts=5, pause=1.0):
             time.sleep(pause)
 
 
+def clone_names(text):
+    """The `clones` property of a snapshot as a list ("" or "-" when none)."""
+    return [clone for clone in text.split(",") if clone not in ("", "-")]
+
+
 def destroy_unused_export_snapshot(zfs, snapshot):
     """Destroy our export snapshot if it exists and nothing is cloned from it.
 
@@ -115,7 +125,7 @@ def destroy_unused_export_snapshot(zfs, snapshot):
     except zfs_module.DoesNotExist:
         return
     kind, source = values[properties.SNAPSHOT_KIND]
-    clones = [clone for clone in values["clones"][0].split(",") if clone not in ("", "-")]
+    clones = clone_names(values["clones"][0])
     if kind != EXPORT_KIND or source != "local":
         log.warning(f"{snapshot} was not taken by ganeti-zfs for an export; leaving it")
     elif clones:

@@ -12,6 +12,7 @@ import sys
 import time
 
 from .. import lock, properties
+from .. import volume as volume_module
 from .. import zfs as zfs_module
 from ..errors import Error, UsageError
 from . import decide, links, report, state
@@ -172,13 +173,12 @@ class Emulation:
         lv_type = args.last("type", "linear")
         if lv_type not in ("linear", "striped"):
             raise UsageError(f"--type {lv_type} is not supported for the emulated VG {self.vg} (only linear LVs)")
-        vg, name_in_path = decide.split_lv_path(positionals[0])
+        # `lvcreate ... vg [pv...]`, `lvcreate ... vg/lv` or `lvcreate -n vg/lv ...`
+        name_in_path = decide.split_lv_path(positionals[0])[1] if positionals else None
         name = args.last("name") or name_in_path
         if name and "/" in name:
             name = self.lv_of(name)
-        for pv in positionals[1:]:
-            if pv != self.pv_name:
-                raise Error(f'Physical Volume "{pv}" not found in Volume Group "{self.vg}".')
+        self._check_pvs(positionals[1:])
         for option in ("wipesignatures", "zero", "contiguous"):
             _yes_no(args, option, True)
         active = _activation(args.last("activate", "y"))
@@ -207,19 +207,28 @@ class Emulation:
         return 0
 
     def _requested_size(self, args):
-        if args.has("size"):
-            sign, size = parse_size(args.last("size"))
-        elif args.has("extents"):
-            sign, extents = self._extents(args.last("extents"))
-            size = extents * report.EXTENT_SIZE
-        else:
-            raise UsageError("Please specify either size or extents (-L or -l)")
+        sign, size = self._size_argument(args)
         if sign or size <= 0:
             raise UsageError(f"Invalid size {args.last('size') or args.last('extents')!r} for a new LV")
         rounded = round_to_extent(size)
         if rounded != size:
             _say(f"Rounding up size to full physical extent {report.format_size(rounded, 'r')}.")
         return rounded
+
+    def _check_pvs(self, pvs):
+        """PV arguments (Ganeti passes the VG's PVs) must be our one PV."""
+        for pv in pvs:
+            if pv != self.pv_name:
+                raise Error(f'Physical Volume "{pv}" not found in Volume Group "{self.vg}".')
+
+    def _size_argument(self, args):
+        """(sign, bytes) of -L or -l (4 MiB extents)."""
+        if args.has("size"):
+            return parse_size(args.last("size"))
+        if args.has("extents"):
+            sign, extents = self._extents(args.last("extents"))
+            return sign, extents * report.EXTENT_SIZE
+        raise UsageError("Please specify either size or extents (-L or -l)")
 
     @staticmethod
     def _extents(text):
@@ -271,9 +280,10 @@ class Emulation:
                 raise Error(f'Logical Volume "{name}" already exists in volume group "{self.vg}"')
             if args.has("test"):
                 return 0
-            # The snapshot is named after the snapshot LV, so lvremove knows it is ours.
+            # The snapshot is named after the snapshot LV, so lvremove knows it is
+            # ours; its kind keeps the scheduled snapshot job away from it.
             snapshot = f"{volume.dataset}@{name}"
-            self.zfs.snapshot([snapshot], {properties.SNAPSHOT_KIND: "export"})
+            self.zfs.snapshot([snapshot], {properties.SNAPSHOT_KIND: volume_module.EXPORT_KIND})
             try:
                 self.zfs.clone(snapshot, self.dataset(name), {properties.OWNER: properties.OWNER_LVM})
             except Exception:
@@ -296,7 +306,7 @@ class Emulation:
     def lvremove(self, args):
         names = []
         for word in args.names():
-            vg, lv = decide.split_lv_path(word)
+            lv = decide.split_lv_path(word)[1]
             if not lv:
                 raise UsageError(f"Refusing to remove every LV of the emulated VG {self.vg}; name the LVs ({self.vg}/<lv>)")
             names.append(lv)
@@ -308,21 +318,17 @@ class Emulation:
             open_devices = state.OpenDevices()
             for name in dict.fromkeys(names):
                 volume = current.get(name)
+                # As lvremove -f does, an origin goes with its snapshot LVs. A
+                # clone outside the VG makes zfs refuse before destroying anything.
                 snapshots = current.snapshot_lvs(name)
-                for snapshot in snapshots:
-                    if not snapshot.origin_snapshot.endswith("@" + snapshot.name):
-                        raise Error(
-                            f"Logical volume {self.vg}/{name} has a clone {self.vg}/{snapshot.name} that lvcreate -s "
-                            "did not make; remove it first"
-                        )
                 for lv in state.report_lvs(current, [s.name for s in snapshots] + [name], open_devices):
                     if lv.open:
                         raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
-                plan += [(snapshot, True) for snapshot in snapshots] + [(volume, False)]
+                plan += snapshots + [volume]
             if args.has("test"):
                 return 0
             done = set()
-            for volume, _is_snapshot in plan:
+            for volume in plan:
                 if volume.name in done:
                     continue
                 done.add(volume.name)
@@ -378,8 +384,7 @@ class Emulation:
             raise UsageError("Need one or more command options.")
         targets = []
         for word in args.names():
-            vg, lv = decide.split_lv_path(word)
-            targets.append(lv)
+            targets.append(decide.split_lv_path(word)[1])
         current = self.read()
         names = sorted(current.volumes) if None in targets else list(dict.fromkeys(targets))
         volumes = [current.get(name) for name in names]
@@ -408,18 +413,10 @@ class Emulation:
         if not words:
             raise UsageError("Please specify a logical volume path")
         name = self.lv_of(words[0])
-        for pv in words[1:]:
-            if pv != self.pv_name:
-                raise Error(f'Physical Volume "{pv}" not found in Volume Group "{self.vg}".')
+        self._check_pvs(words[1:])
         current = self.read()
         volume = current.get(name)
-        if args.has("size"):
-            sign, size = parse_size(args.last("size"))
-        elif args.has("extents"):
-            sign, extents = self._extents(args.last("extents"))
-            size = extents * report.EXTENT_SIZE
-        else:
-            raise UsageError("Please specify either size or extents (-L or -l)")
+        sign, size = self._size_argument(args)
         if sign == "-":
             raise UsageError("Negative argument not permitted - use lvreduce")
         new_size = round_to_extent(volume.size + size if sign == "+" else size)

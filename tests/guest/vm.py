@@ -38,6 +38,7 @@ CACHE = Path(os.environ.get("GUEST_CACHE", "/var/cache/ganeti-extstorage-zfs"))
 LOCK = Path("/tmp/ganeti-extstorage-zfs-guest.lock")
 DEFAULT_RELEASE = "bookworm"
 DEFAULT_TIMEOUT = 45 * 60  # seconds, the whole run: boot, set-up, tests, power-off
+KEEP_IMAGES = 2  # cached images per release (another branch may use the previous recipe)
 
 # Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
 DISKS = [("tank", 64), ("tank2", 2), ("spare", 2)]
@@ -83,7 +84,7 @@ def _mounted_under(path):
     return [p for p in points if (p + "/").startswith(prefix)]
 
 
-def _remove_partial(path):
+def _remove_tree(path):
     if _mounted_under(path):
         log(f"NOT removing {path}: file systems are mounted below it")
     else:
@@ -99,22 +100,33 @@ def ensure_image(release=DEFAULT_RELEASE):
     """
     final = image_dir(release)
     if final.is_dir():
+        os.utime(final)  # last used: see _prune_images
         return final
     CACHE.mkdir(parents=True, exist_ok=True)
     for stale in CACHE.glob(f"guest-{release}-*.partial-*"):
-        _remove_partial(stale)  # left by an interrupted build (we hold the lock)
+        _remove_tree(stale)  # left by an interrupted build (we hold the lock)
     log(f"building the guest image {final} (several minutes; no cached image)")
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".partial-", dir=CACHE))
     started = time.monotonic()
     try:
         subprocess.run(["bash", str(RECIPE / "build-image.sh"), release, str(tmp)], check=True)
     except BaseException:
-        _remove_partial(tmp)
+        _remove_tree(tmp)
         raise
     tmp.chmod(0o755)
     tmp.rename(final)
     log(f"image built in {time.monotonic() - started:.0f} s")
+    _prune_images(release)
     return final
+
+
+def _prune_images(release, keep=KEEP_IMAGES):
+    """Remove all but the keep most recently used images of release (~1.5 GB each)."""
+    images = [p for p in CACHE.glob(f"guest-{release}-*") if ".partial-" not in p.name]
+    images.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in images[keep:]:
+        log(f"removing the older image {old}")
+        _remove_tree(old)
 
 
 def default_debs(repo=HERE.parent.parent):
@@ -194,6 +206,11 @@ def _prepare_share(share, debs, pytest_args, mode):
     (share / "debs").mkdir()
     for deb in debs:
         shutil.copy(deb, share / "debs")
+    # The package's older build (make deb-previous), for the upgrade test in
+    # suite/test_packaging.py; guest-run.sh does not install it.
+    (share / "previous").mkdir()
+    for deb in (HERE.parent.parent / "build" / "previous").glob("*.deb"):
+        shutil.copy(deb, share / "previous")
     shutil.copytree(SUITE, share / "suite",
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis"))
     for name in ("guest-run.sh", "guest_results.py"):

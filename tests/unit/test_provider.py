@@ -209,3 +209,47 @@ def test_wait_for_device_gives_up_with_the_reason(tmp_path, monkeypatch):
         volume.wait_for_device("tank/ganeti/v", 0.3, settle=settled.append)
     assert str(raised.value) == f"no usable device for tank/ganeti/v after 0.3 s: {tmp_path}/tank/ganeti/v does not exist"
     assert len(settled) == 1 and 0 < settled[0] <= 0.3
+
+
+# -- ownership rules of a looked-up volume ---------------------------------
+
+
+def make(dataset="tank/ganeti/v.snap", type="volume", owner="ext", origin="tank/ganeti/v@ganeti-export"):
+    return volume.Volume(dataset, type, 64 << 20, 0, origin, owner)
+
+
+def test_ours_needs_our_mark_on_a_volume():
+    assert make().ours
+    assert not make(owner="").ours
+    assert not make(owner="lvm").ours
+    assert not make(type="filesystem").ours
+
+
+def test_require_ours_says_why():
+    with pytest.raises(Error, match=r"refusing to remove tank/ganeti/v.snap: it is a volume not created by ganeti-zfs"):
+        make(owner="").require_ours("remove")
+    with pytest.raises(Error, match="it is a filesystem not created"):
+        make(type="filesystem").require_ours("grow")
+
+
+@pytest.mark.parametrize(
+    "candidate, expected",
+    [
+        (make(), True),
+        (make(owner=""), False),
+        (make(origin=""), False),
+        (make(origin="tank/ganeti/v@2026-11-01"), False),  # a clone of a scheduled snapshot
+        (make(origin="tank2/x/v@ganeti-export"), False),  # of a volume elsewhere
+        (make(dataset="tank/ganeti/sub/v.snap"), False),  # not directly under the parent
+        (make(dataset="tank/elsewhere/v.snap"), False),
+    ],
+)
+def test_is_export_copy(candidate, expected):
+    assert candidate.is_export_copy("tank/ganeti") is expected
+
+
+@pytest.mark.parametrize(
+    "text, names", [("", []), ("-", []), ("tank/a", ["tank/a"]), ("tank/a,tank2/b", ["tank/a", "tank2/b"])]
+)
+def test_clone_names(text, names):
+    assert volume.clone_names(text) == names

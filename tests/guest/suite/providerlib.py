@@ -24,8 +24,12 @@ STATE_PROPS = ("name", "type", "volsize", "origin", "ganeti-zfs:owner", "ganeti-
 
 
 def ensure_node_config():
-    """The suite's node config (conftest's node_config writes the same)."""
-    if not NODE_CONFIG.exists():
+    """The suite's node config (conftest's node_config writes the same).
+
+    The package ships the file with every line commented out.
+    """
+    text = NODE_CONFIG.read_text() if NODE_CONFIG.exists() else ""
+    if f"ZFS_PARENT={PARENT}" not in text.splitlines():
         NODE_CONFIG.parent.mkdir(parents=True, exist_ok=True)
         NODE_CONFIG.write_text(f"ZFS_PARENT={PARENT}\nLVM_VG=gnt\n")
     run(["zfs", "create", "-p", PARENT])

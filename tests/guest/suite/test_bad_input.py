@@ -24,7 +24,7 @@ def victim():
 BAD_NAMES = [
     ("", "VOL_NAME is empty"),
     ("a/b", "may contain only"),
-    ("../gnt", "may contain only"),
+    ("../gnt", "'..'"),
     ("vol@snap", "may contain only"),
     ("vol#bookmark", "may contain only"),
     ("..", "'..'"),

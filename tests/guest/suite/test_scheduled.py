@@ -98,7 +98,7 @@ def test_first_run_takes_one_atomic_snapshot_per_volume_per_pool():
     assert len(calls) == 2, calls
     assert sorted(result["snapshotted"]) == sorted(ELIGIBLE)
     assert result["failed"] == [] and result["pruned"] == []
-    assert sorted(e["volume"] for e in result["excluded"]) == [EXPORT_COPY, OPTED_OUT]
+    assert sorted(e["volume"] for e in result["excluded"]) == sorted([EXPORT_COPY, OPTED_OUT])
     listing = snapshots()
     ours = {name: props for name, props in listing.items() if name.endswith("@2026-11-20")}
     assert sorted(name.partition("@")[0] for name in ours) == sorted(ELIGIBLE)

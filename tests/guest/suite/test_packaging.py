@@ -1,0 +1,342 @@
+"""The Debian package's life cycle on a real node, as piuparts would walk it:
+installed (by guest-run.sh) → reinstall → upgrade from an older build →
+remove → purge → install again; after every step dpkg --verify is clean,
+the diversions of lvm2's commands are exactly ours or gone, and lvm2's
+tools work on a real volume group. Also the daily job (cron script) and the
+log ageing (tmpfiles.d) on this node.
+
+The steps depend on each other and run in file order. Whatever happens, the
+module ends with the current package installed and the node's configuration
+and Ganeti's logs as they were, for the tests that come after it.
+
+Needs /share/debs/ganeti-extstorage-zfs_*.deb (the package under test) and
+/share/previous/*.deb (`make deb-previous`, copied by tests/guest/vm.py).
+"""
+
+import os
+import shutil
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from guestlib import run
+
+import ganeti_zfs.actions
+import ganeti_zfs.lvm
+import ganeti_zfs.options
+import ganeti_zfs.properties
+
+PACKAGE = "ganeti-extstorage-zfs"
+CONFFILE = Path("/etc/ganeti/extstorage-zfs.conf")
+PROVIDER_DIR = Path("/usr/share/ganeti/extstorage/zfs")
+LOG_DIR = Path("/var/log/ganeti/extstorage")
+CRON_JOB = Path("/etc/cron.daily/ganeti-extstorage-zfs")
+TIMER_LINK = Path("/etc/systemd/system/timers.target.wants/ganeti-extstorage-zfs.timer")
+SYSTEMD_MARK = Path("/run/systemd/system")
+# Imported while the package is installed: the tests below remove it.
+COMMANDS = tuple(ganeti_zfs.lvm.COMMANDS)
+EXPECTED_PROVIDER_FILES = sorted([*ganeti_zfs.actions.ACTION_NAMES, "parameters.list", "bin"])
+EXPECTED_HELPERS = ["daily-block-snapshot", "list", "size", "snapshots"]
+VG = "pkgtestvg"
+LV = "reallv"
+
+
+def only_deb(directory):
+    debs = sorted(Path(directory).glob(f"{PACKAGE}_*.deb"))
+    assert len(debs) == 1, f"expected one {PACKAGE} .deb in {directory}, found {[d.name for d in debs]}"
+    return debs[0]
+
+
+def deb_version(deb):
+    return run(["dpkg-deb", "-f", deb, "Version"]).stdout.strip()
+
+
+def apt_get(*args):
+    return run(["apt-get", "-y", "-q", *args], timeout=900)
+
+
+def status():
+    """(dpkg status, version) of the package; ("not-installed", "") after a purge."""
+    result = run(["dpkg-query", "-W", "-f", "${Status}|${Version}", PACKAGE], check=False)
+    if result.returncode != 0:
+        return "not-installed", ""
+    state, _bar, version = result.stdout.partition("|")
+    return state, version
+
+
+def diversions():
+    """{path: (divert_to, package)} of every diversion dpkg knows."""
+    found = {}
+    for line in run(["dpkg-divert", "--list"]).stdout.splitlines():
+        # "diversion of /sbin/lvs to /sbin/lvs.distrib by ganeti-extstorage-zfs",
+        # or "local diversion of X to Y"
+        words = line.split()
+        package = words[-1] if words[-2] == "by" else "LOCAL"
+        found[words[words.index("of") + 1]] = (words[words.index("to") + 1], package)
+    return found
+
+
+def ours(found):
+    return {path: target for path, (target, package) in found.items() if package == PACKAGE}
+
+
+def others(found):
+    return {path: value for path, value in found.items() if value[1] != PACKAGE}
+
+
+def dpkg_verify(package):
+    result = run(["dpkg", "--verify", package], check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def assert_dpkg_verify_clean(baseline):
+    if status()[0] == "install ok installed":
+        assert dpkg_verify(PACKAGE) == (0, "", ""), f"dpkg --verify {PACKAGE}"
+    # lvm2 as the image has it (clean, unless the image changed a conffile).
+    assert dpkg_verify("lvm2") == baseline.lvm2_verify
+
+
+def assert_real_lvm_works():
+    """lvm2's tools, through our wrappers or not, still see the real VG."""
+    lvs = run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split()
+    assert lvs == [LV]
+    vgs = run(["vgs", "--noheadings", "-o", "vg_name"]).stdout.split()
+    assert VG in vgs
+    run(["pvs"])
+
+
+def assert_installed(version, baseline):
+    assert status() == ("install ok installed", version)
+    assert_dpkg_verify_clean(baseline)
+    found = diversions()
+    assert ours(found) == {f"/sbin/{command}": f"/sbin/{command}.distrib" for command in COMMANDS}
+    assert others(found) == baseline.other_diversions
+    for command in COMMANDS:
+        wrapper = Path("/sbin", command)
+        assert wrapper.read_text().endswith(f'from ganeti_zfs.lvm.main import main\nsys.exit(main("{command}"))\n')
+        assert os.readlink(f"/sbin/{command}.distrib") == "lvm", "lvm2's link moved aside intact"
+        owners = run(["dpkg-query", "-S", str(wrapper)]).stdout
+        assert f"diversion by {PACKAGE} to: /sbin/{command}.distrib" in owners
+    assert sorted(os.listdir(PROVIDER_DIR)) == EXPECTED_PROVIDER_FILES
+    assert sorted(os.listdir(PROVIDER_DIR / "bin")) == EXPECTED_HELPERS
+    for action in ganeti_zfs.actions.ACTION_NAMES:
+        assert os.stat(PROVIDER_DIR / action).st_mode & 0o777 == 0o755
+    assert CONFFILE.is_file() and CRON_JOB.is_file()
+    assert LOG_DIR.is_dir()
+    assert TIMER_LINK.is_symlink(), "the timer is enabled (deb-systemd-helper)"
+    assert_real_lvm_works()
+
+
+def assert_lvm2_restored(baseline):
+    found = diversions()
+    assert ours(found) == {}
+    assert others(found) == baseline.other_diversions
+    for command in COMMANDS:
+        assert os.readlink(f"/sbin/{command}") == "lvm", f"/sbin/{command} is lvm2's link again"
+        assert not os.path.lexists(f"/sbin/{command}.distrib")
+        assert run(["dpkg-query", "-S", f"/sbin/{command}"]).stdout == f"lvm2: /sbin/{command}\n"
+    assert not PROVIDER_DIR.exists()
+    assert not Path("/usr/bin/ganeti-zfs").exists()
+    assert_dpkg_verify_clean(baseline)
+    assert_real_lvm_works()
+
+
+class Baseline:
+    """What the node had before this module; restored at the end."""
+
+    def __init__(self, current, previous_dir):
+        self.current = current
+        self.current_version = deb_version(current)
+        self.previous_dir = previous_dir
+        self.node_config = CONFFILE.read_text() if CONFFILE.exists() else None
+        self.pristine_config = run(
+            f"sh -c 'dpkg-deb --fsys-tarfile {current} | tar -xO ./etc/ganeti/extstorage-zfs.conf'"
+        ).stdout
+        self.other_diversions = others(diversions())
+        self.lvm2_verify = dpkg_verify("lvm2")
+        self.log_backup = Path("/root/pkgtest-ganeti-logs")
+
+
+def make_real_vg():
+    """A real LVM volume group on a loop device, with one (inactive) LV."""
+    image = Path("/root/pkgtest-pv.img")
+    run(["truncate", "-s", "64M", image])
+    loop = run(["losetup", "--find", "--show", image]).stdout.strip()
+    run(["/sbin/lvm", "pvcreate", "-y", "-ff", loop])
+    run(["/sbin/lvm", "vgcreate", VG, loop])
+    run(["/sbin/lvm", "lvcreate", "-an", "-Zn", "-L", "8m", "-n", LV, VG])
+    return image, loop
+
+
+def remove_real_vg(image, loop):
+    run(["/sbin/lvm", "vgremove", "-f", VG], check=False)
+    run(["/sbin/lvm", "pvremove", "-y", loop], check=False)
+    run(["losetup", "-d", loop], check=False)
+    image.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    current = only_deb("/share/debs")
+    base = Baseline(current, Path("/share/previous"))
+    assert status() == ("install ok installed", base.current_version), "guest-run.sh installs the package first"
+    vg = None
+    try:
+        # The steps compare against the shipped conffile: dpkg --verify reports
+        # a changed conffile, and apt would ask about it on upgrades.
+        CONFFILE.write_text(base.pristine_config)
+        if LOG_DIR.exists():
+            shutil.copytree(LOG_DIR, base.log_backup, dirs_exist_ok=True)
+        vg = make_real_vg()
+        yield base
+    finally:
+        if status() != ("install ok installed", base.current_version):
+            apt_get("install", "--allow-downgrades", str(base.current))
+        if base.node_config is not None:
+            CONFFILE.write_text(base.node_config)
+        if base.log_backup.exists():
+            shutil.copytree(base.log_backup, LOG_DIR, dirs_exist_ok=True)
+            shutil.rmtree(base.log_backup)
+        if vg:
+            remove_real_vg(*vg)
+
+
+def test_installed(baseline):
+    print(run(["stat", "-c", "%n %a %U:%G", "/var/log/ganeti", str(LOG_DIR)]).stdout)
+    assert baseline.lvm2_verify == (0, "", ""), "lvm2 was clean when this module started"
+    assert_installed(baseline.current_version, baseline)
+    params = (PROVIDER_DIR / "parameters.list").read_text().splitlines()
+    assert [line.split(None, 1)[0] for line in params] == list(ganeti_zfs.options.EXT_PARAMS)
+    assert all(len(line.split(None, 1)) == 2 for line in params)
+    assert run(["ganeti-zfs", "--version"]).stdout.strip() == f"ganeti-zfs {baseline.current_version}"
+    assert Path("/lib/udev/rules.d/60-ganeti-extstorage-zfs.rules").is_file()
+    if Path("/sbin").is_symlink():
+        # usrmerge: /sbin is usr/sbin, so the rename moved the canonical file.
+        assert os.path.samefile("/sbin/lvs", "/usr/sbin/lvs")
+        assert os.readlink("/usr/sbin/lvs.distrib") == "lvm"
+
+
+def test_reinstall_drops_diversions_of_commands_no_longer_wrapped(baseline):
+    # As if an older version had wrapped one more command: its diversion is
+    # ours, and the new version ships no wrapper for it.
+    dropped = Path("/sbin/pkgtest-dropped")
+    dropped.write_text("#!/bin/sh\n")
+    run(["dpkg-divert", "--package", PACKAGE, "--add", "--rename", "--divert", f"{dropped}.distrib", dropped])
+    try:
+        assert not dropped.exists() and Path(f"{dropped}.distrib").exists()
+        apt_get("install", "--reinstall", str(baseline.current))
+        assert dropped.read_text() == "#!/bin/sh\n", "the diverted file is back in place"
+        assert not Path(f"{dropped}.distrib").exists()
+        assert_installed(baseline.current_version, baseline)
+    finally:
+        run(["dpkg-divert", "--package", PACKAGE, "--remove", "--rename", "--divert", f"{dropped}.distrib", dropped],
+            check=False)
+        dropped.unlink(missing_ok=True)
+
+
+def test_upgrade_from_previous_version(baseline):
+    previous = only_deb(baseline.previous_dir)
+    previous_version = deb_version(previous)
+    assert run(["dpkg", "--compare-versions", previous_version, "lt", baseline.current_version], check=False).returncode == 0
+    apt_get("install", "--allow-downgrades", str(previous))
+    assert_installed(previous_version, baseline)
+    apt_get("install", str(baseline.current))
+    assert_installed(baseline.current_version, baseline)
+
+
+def test_remove_keeps_the_conffile_and_restores_lvm2(baseline):
+    LOG_DIR.joinpath("create-zfs-pkgtest.ext.disk0-1.log").write_text("kept until purge\n")
+    apt_get("remove", PACKAGE)
+    assert status() == ("deinstall ok config-files", baseline.current_version)
+    assert_lvm2_restored(baseline)
+    assert CONFFILE.read_text() == baseline.pristine_config
+    assert LOG_DIR.joinpath("create-zfs-pkgtest.ext.disk0-1.log").exists()
+    # The cron job stays (a conffile) and does nothing without the package.
+    result = run([CRON_JOB])
+    assert (result.stdout, result.stderr) == ("", "")
+
+
+def test_purge_removes_the_conffile_and_only_our_logs(baseline):
+    ours_log = LOG_DIR / "create-zfs-pkgtest.ext.disk0-1.log"
+    others_log = LOG_DIR / "create-otherprovider-vol.ext.disk0-1.log"
+    others_log.write_text("another provider's log\n")
+    apt_get("purge", PACKAGE)
+    assert status() == ("not-installed", "")
+    assert not CONFFILE.exists()
+    assert not CRON_JOB.exists()
+    assert not TIMER_LINK.is_symlink()
+    assert not ours_log.exists()
+    assert not [path.name for path in LOG_DIR.iterdir() if path.name.split("-")[1:2] == ["zfs"]]
+    assert others_log.exists(), "Ganeti's log directory is shared with other providers"
+    assert_lvm2_restored(baseline)
+
+
+def test_install_after_purge(baseline):
+    # Let the postinst make the log directory, as on a new node.
+    shutil.rmtree(LOG_DIR)
+    apt_get("install", str(baseline.current))
+    assert_installed(baseline.current_version, baseline)
+    assert CONFFILE.read_text() == baseline.pristine_config
+    mode = LOG_DIR.stat()
+    assert (stat.S_IMODE(mode.st_mode), mode.st_uid, mode.st_gid) == (0o750, 0, 0)
+
+
+@pytest.fixture
+def snapshot_config(tmp_path, pool):
+    """A configuration whose snapshot parent holds one volume of ours."""
+    parent = f"{pool}/pkgtest"
+    volume = f"{parent}/vol"
+    run(["zfs", "create", "-p", parent])
+    run(["zfs", "create", "-V", "16M", "-o", f"{ganeti_zfs.properties.OWNER}={ganeti_zfs.properties.OWNER_EXT}",
+         volume])
+    path = tmp_path / "extstorage-zfs.conf"
+    path.write_text(f"ZFS_PARENT={parent}\n")
+    try:
+        yield path, volume
+    finally:
+        run(["zfs", "destroy", "-r", parent])
+
+
+def snapshots_of(volume):
+    return run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", volume]).stdout.split()
+
+
+def test_cron_job_steps_aside_for_systemd_else_takes_snapshots(baseline, snapshot_config):
+    config_path, volume = snapshot_config
+    env = dict(os.environ, GANETI_ZFS_CONFIG=str(config_path))
+    assert not SYSTEMD_MARK.exists(), "the guest runs without systemd"
+    SYSTEMD_MARK.mkdir(parents=True)
+    try:
+        result = run([CRON_JOB], env=env)
+    finally:
+        SYSTEMD_MARK.rmdir()
+    assert (result.stdout, result.stderr) == ("", "")
+    assert snapshots_of(volume) == [], "on systemd the timer runs the job, not cron"
+    result = run([CRON_JOB], env=env)
+    assert (result.stdout, result.stderr) == ("", ""), "--quiet: nothing but errors"
+    assert len(snapshots_of(volume)) == 1
+
+
+def test_systemd_units_are_valid(baseline):
+    result = run(["systemd-analyze", "verify", "ganeti-extstorage-zfs.timer", "ganeti-extstorage-zfs.service"],
+                 check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ganeti-extstorage-zfs" not in result.stderr, result.stderr
+
+
+def test_old_logs_are_aged_out(baseline):
+    old, new = LOG_DIR / "create-zfs-pkgtest-old.log", LOG_DIR / "create-zfs-pkgtest-new.log"
+    old.write_text("")
+    new.write_text("")
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old, (forty_days_ago, forty_days_ago))
+    try:
+        # What systemd-tmpfiles-clean.timer runs daily, for our rule only.
+        run(["systemd-tmpfiles", "--clean", "ganeti-extstorage-zfs.conf"])
+        assert not old.exists()
+        assert new.exists()
+    finally:
+        old.unlink(missing_ok=True)
+        new.unlink(missing_ok=True)
