@@ -13,7 +13,6 @@ import shlex
 import sys
 
 from .. import config, log
-from .. import zfs as zfs_module
 from ..errors import ConfigError, Error, UsageError
 from . import COMMANDS, args as args_module, decide, state
 
@@ -111,6 +110,6 @@ def run(command, parsed, plan, cfg):
     except UsageError as error:
         print(f"  {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (Error, zfs_module.ZfsError) as error:
+    except (Error, OSError) as error:  # zfs errors are Errors; OSError: /dev links
         print(f"  {error}", file=sys.stderr)
         return EXIT_FAILED

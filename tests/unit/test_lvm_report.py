@@ -197,6 +197,21 @@ def test_every_lvs_report_parses_as_ganeti_parses_it(vg, lvs):
     assert [(m[1], int(m[7]), m[12]) for m in mond] == [(lv.name, lv.size, VG_NAME) for lv in lvs]
 
 
+@given(vg=emulated_vgs(), lvs=emulated_lvs().filter(bool))
+def test_ganeti_2_15_per_lv_query_parses(vg, lvs):
+    """v2.15 bdev.LogicalVolume.GetLvInfo: 6 fields (7 with a trailing empty one) per line."""
+    text = lines_of("lvs", ["--noheadings", "--separator=|", "--units=k", "--nosuffix",
+                            "-olv_attr,lv_kernel_major,lv_kernel_minor,vg_extent_size,stripes,devices",
+                            f"/dev/{VG_NAME}/{lvs[0].name}"], vg, lvs[:1])
+    (line,) = text.splitlines()
+    fields = line.strip().split("|")
+    assert len(fields) == 6
+    status, major, minor, pe_size, stripes, devices = fields
+    assert status == lvs[0].attr and int(float(pe_size)) == 4096 and int(stripes) == 1
+    assert (int(major), int(minor)) == (lvs[0].kernel_major, lvs[0].kernel_minor)
+    assert re.match(r"^([^ ()]+)\([0-9]+\)$", devices).group(1) == PV
+
+
 @given(lv=emulated_lvs().filter(bool))
 def test_tags_report_is_the_comma_separated_tags(lv):
     text = lines_of("lvs", ["-o", "tags", "--noheadings", "--nosuffix", f"/dev/{VG_NAME}/{lv[0].name}"], None, lv[:1])

@@ -145,6 +145,19 @@ def test_tags_and_activation(make_lv):
     assert stat.S_ISBLK(os.stat(path).st_mode) and lv_line("t.disk0", "lv_attr") == "-wi-a-----"
 
 
+def test_udev_rule_makes_the_link_as_at_boot(make_lv):
+    make_lv("boot.disk0")
+    link = f"/dev/{VG}/boot.disk0"
+    device = os.path.realpath(link)
+    os.unlink(link)
+    assert lv_line("boot.disk0", "lv_attr") == "-wi-------"
+    # What the kernel announces when the pool is imported at boot.
+    run(["udevadm", "trigger", "--action=add", device])
+    run(["udevadm", "settle", "--timeout=60"])
+    assert os.path.islink(link) and os.path.realpath(link) == device
+    assert lv_line("boot.disk0", "lv_attr") == "-wi-a-----"
+
+
 def test_lvextend_test_changes_nothing_and_real_extend_grows(make_lv):
     make_lv("g.disk0", "64m")
     before = zfs_state()
@@ -196,6 +209,8 @@ def test_ext_volumes_never_appear_as_lvs(make_lv):
         make_lv("mine.disk0")
         names = run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split()
         assert "mine.disk0" in names and "x.ext.disk0" not in names and "foreign" not in names
+        run(["udevadm", "settle", "--timeout=60"])
+        assert not os.path.lexists(f"/dev/{VG}/x.ext.disk0") and not os.path.lexists(f"/dev/{VG}/foreign")
         result = run(["lvremove", "-f", f"{VG}/x.ext.disk0"], check=False)
         assert result.returncode == 5 and "Failed to find" in result.stderr
         assert f"{LVM_PARENT}/x.ext.disk0" in zfs_state()

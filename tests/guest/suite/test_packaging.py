@@ -163,6 +163,7 @@ def make_real_vg():
     """A real LVM volume group on a loop device, with one (inactive) LV."""
     image = Path("/root/pkgtest-pv.img")
     run(["truncate", "-s", "64M", image])
+    run(["modprobe", "loop"])  # guest-init loads only what the platform needs
     loop = run(["losetup", "--find", "--show", image]).stdout.strip()
     run(["/sbin/lvm", "pvcreate", "-y", "-ff", loop])
     run(["/sbin/lvm", "vgcreate", VG, loop])
