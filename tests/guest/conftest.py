@@ -148,4 +148,7 @@ class GuestTest(GuestItem):
                                r.get("message", ""))
 
     def reportinfo(self):
-        return vm.SUITE / self.result["nodeid"].split("::")[0], None, self.result["nodeid"]
+        # The domain is what follows the file in the node id: pytest's verbose
+        # line would turn the dots of "test_x.py::..." into "::".
+        path, _, domain = self.result["nodeid"].partition("::")
+        return vm.SUITE / path, None, domain or path

@@ -73,7 +73,7 @@ say "running pytest ${extra[*]}"
 trap - ERR
 cd /root/suite
 set +e
-PYTHONPATH=$share python3 -m pytest -v -rA --color=no -p no:cacheprovider -p guest_results \
+PYTHONPATH=$share python3 -m pytest -v -rA --durations=10 --color=no -p no:cacheprovider -p guest_results \
     --junitxml="$out/junit.xml" "${extra[@]}" 2>&1 | tee "$out/pytest.log"
 rc=${PIPESTATUS[0]}
 set -e

@@ -168,6 +168,15 @@ def test_attach_refuses_a_stale_link(make_volume, tmp_path):
     attach(mine)
 
 
+def test_attach_gives_up_when_the_device_never_appears(make_volume, tmp_path):
+    config = write_config(tmp_path / "short.conf", f"ZFS_PARENT={PARENT}\nATTACH_TIMEOUT=2\n")
+    name = make_volume()
+    run(["zfs", "set", "volmode=none", f"{PARENT}/{name}"])
+    udev_settle()
+    result = provider("attach", name, config)
+    assert_refused(result, "attach", f"no usable device for {PARENT}/{name} after 2 s")
+
+
 # -- remove ------------------------------------------------------------------
 
 
@@ -295,6 +304,25 @@ def test_open_and_close(make_volume):
     ok("close", name)
     assert zfs_get(dataset, "ganeti-zfs:open") == "closed"
     refused_without_change("open", new_volume_name(), "does not exist", VOL_OPEN_EXCLUSIVE="True")
+
+
+def test_volumes_of_the_original_tool_still_open_and_start():
+    """A zvol without our mark (made by the shell tool): open/setinfo/close
+    succeed so its instance can start, but do not change it."""
+    name = new_volume_name()
+    dataset = f"{PARENT}/{name}"
+    run(["zfs", "create", "-V", "16M", dataset])
+    try:
+        before = zfs_state()
+        result = ok("open", name, VOL_OPEN_EXCLUSIVE="True")
+        assert "was not created by ganeti-zfs; not recording ganeti-zfs:open on it" in result.stderr
+        ok("setinfo", name, VOL_METADATA="originstname+legacy")
+        ok("close", name)
+        assert zfs_state() == before
+        assert zfs_get(dataset, "ganeti:originstname") == "-"
+        attach(name)
+    finally:
+        destroy_if_exists(dataset)
 
 
 def test_detach_always_succeeds(make_volume, tmp_path):

@@ -238,3 +238,21 @@ def test_check_ok_then_warning_then_critical():
     assert process.returncode == 0, process.stdout
     process = check("--capacity-warn", "0", "--capacity-crit", "100")
     assert process.returncode == 1 and "pool tank is " in process.stdout and "% full" in process.stdout
+
+
+def test_one_bad_volume_does_not_block_its_pool():
+    # zfs refuses a snapshot name over 255 characters, and with it the whole
+    # atomic call: the job then retries each volume of the pool alone.
+    long_volume = f"{EXT_PARENT}/" + "x" * (250 - len(EXT_PARENT))
+    run(["zfs", "create", "-s", "-V", "16M", "-o", "ganeti-zfs:owner=ext", long_volume])
+    process, result = snapshot_run("2026-11-30", check=False)
+    assert process.returncode == 1
+    assert [f["name"] for f in result["failed"]] == [f"{long_volume}@2026-11-30"]
+    assert "snapshotting 51 volumes together failed" in process.stderr
+    # 1 failed batch + 51 single calls on tank, 1 call on tank2.
+    assert len(zfs_snapshot_calls(process.stderr)) == 53
+    assert sorted(result["snapshotted"]) == sorted(ELIGIBLE)
+    listing = snapshots()
+    assert all("2026-11-30" in names_of(volume, listing) for volume in ELIGIBLE)
+    assert names_of(long_volume, listing) == set()
+    run(["zfs", "destroy", long_volume])
