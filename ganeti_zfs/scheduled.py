@@ -25,7 +25,7 @@ import sys
 
 from . import lock, log, properties, retention
 from . import zfs as zfs_module
-from .errors import Error, UsageError
+from .errors import UsageError
 
 KIND = "daily"
 # Tests (and an admin replaying a missed day) move the job's clock.

@@ -326,6 +326,9 @@ def main(argv=None):
         print(image_dir(args.release))
         return 0
     if args.command == "build":
+        if image_dir(args.release).is_dir():  # complete (renamed into place): no lock needed
+            log(f"image: {image_dir(args.release)} (cached)")
+            return 0
         with exclusive_lock():
             log(f"image: {ensure_image(args.release)}")
         return 0

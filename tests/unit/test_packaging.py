@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -58,6 +59,12 @@ def test_changelog_is_released():
     # lintian's unreleased-changes is an error on the .changes.
     match = CHANGELOG_HEAD.match(read("debian", "changelog").splitlines()[0])
     assert match.group(2) == "unstable"
+
+
+def test_changelog_lines_fit_80_columns():
+    # lintian: debian-changelog-line-too-long (a warning).
+    lines = [line for line in read("debian", "changelog").splitlines() if not line.startswith(" -- ")]
+    assert [line for line in lines if len(line) > 80] == []
 
 
 def test_native_format():
@@ -249,6 +256,25 @@ def test_maintainer_scripts_use_the_log_directory_ganeti_uses():
     assert rules == ["e /var/log/ganeti/extstorage - - - m:30d"]
 
 
+def test_tmpfiles_rule_ages_out_only_old_logs(tmp_path):
+    # The package's rule, run by the real systemd-tmpfiles on a copy of the
+    # directory: what systemd-tmpfiles-clean.timer does on a node.
+    (rule,) = [line for line in read("debian", "ganeti-extstorage-zfs.tmpfiles").splitlines()
+               if line and not line.startswith("#")]
+    logs = tmp_path / "extstorage"
+    logs.mkdir()
+    config_file = tmp_path / "rule.conf"
+    config_file.write_text(rule.replace("/var/log/ganeti/extstorage", str(logs)) + "\n")
+    old, recent = logs / "create-zfs-vol.ext.disk0-1.log", logs / "attach-zfs-vol.ext.disk0-2.log"
+    old.write_text("")
+    recent.write_text("")
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old, (time.time(), forty_days_ago))  # read today, last written 40 days ago
+    os.utime(recent, (forty_days_ago, time.time() - 29 * 86400))
+    subprocess.run(["systemd-tmpfiles", "--clean", str(config_file)], check=True)
+    assert sorted(path.name for path in logs.iterdir()) == [recent.name]
+
+
 # -- the daily job: cron and systemd ------------------------------------------------
 
 JOB = "/usr/bin/ganeti-zfs snapshot --quiet"
@@ -277,8 +303,12 @@ def test_cron_job_runs_the_same_command_unless_systemd_or_removed():
     assert lines == [
         "[ -x /usr/bin/ganeti-zfs ] || exit 0",
         "[ -d /run/systemd/system ] && exit 0",
+        "if command -v systemd-tmpfiles >/dev/null; then",
+        "    systemd-tmpfiles --clean ganeti-extstorage-zfs.conf",
+        "fi",
         f"exec {JOB}",
     ]
+    subprocess.run(["sh", "-n", os.path.join(ROOT, "cron", "ganeti-extstorage-zfs")], check=True)
     assert os.access(os.path.join(ROOT, "cron", "ganeti-extstorage-zfs"), os.X_OK)
 
 

@@ -168,13 +168,18 @@ def test_attach_refuses_a_stale_link(make_volume, tmp_path):
     attach(mine)
 
 
-def test_attach_gives_up_when_the_device_never_appears(make_volume, tmp_path):
-    config = write_config(tmp_path / "short.conf", f"ZFS_PARENT={PARENT}\nATTACH_TIMEOUT=2\n")
-    name = make_volume()
-    run(["zfs", "set", "volmode=none", f"{PARENT}/{name}"])
-    udev_settle()
-    result = provider("attach", name, config)
-    assert_refused(result, "attach", f"no usable device for {PARENT}/{name} after 2 s")
+def test_attach_gives_up_when_the_device_never_appears(tmp_path):
+    """volmode=none on the parent (inherited): the zvol gets no device node."""
+    parent = "tank/no-devices"
+    run(["zfs", "create", "-o", "volmode=none", parent])
+    config = write_config(tmp_path / "none.conf", f"ZFS_PARENT={parent}\nATTACH_TIMEOUT=2\n")
+    name = new_volume_name()
+    try:
+        ok("create", name, config, VOL_SIZE=16)
+        result = provider("attach", name, config)
+        assert_refused(result, "attach", f"no usable device for {parent}/{name} after 2 s", "does not exist")
+    finally:
+        destroy_if_exists(parent)
 
 
 # -- remove ------------------------------------------------------------------
