@@ -47,10 +47,24 @@ def build_parser():
     return parser
 
 
+# A monitoring plugin's own failure (bad config, bad option, a bug) must read
+# as UNKNOWN (3), never as WARNING (1) or CRITICAL (2).
+FAILURE_STATUS = {"check": 3}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    command = next((word for word in argv if word in SUBCOMMANDS), None)
+    failure_status = FAILURE_STATUS.get(command)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:
+        if exit.code and failure_status:
+            return failure_status
+        raise
     log.set_prefix(f"ganeti-zfs {args.command}")
+    if failure_status:
+        return log.run_reporting_errors(lambda: _run(args), error_status=failure_status, bug_status=failure_status)
     return log.run_reporting_errors(lambda: _run(args))
 
 

@@ -42,19 +42,20 @@ def debug(message):
         print(f"{_prefix}: debug: {message}", file=sys.stderr, flush=True)
 
 
-def run_reporting_errors(body):
+def run_reporting_errors(body, error_status=1, bug_status=2):
     """body()'s exit status; a failure becomes ONE line on stderr.
 
-    errors.Error (expected: bad input, refused operation) → 1; anything else
-    is a bug → 2, with the traceback only in debug mode.
+    errors.Error (expected: bad input, refused operation) → error_status;
+    anything else is a bug → bug_status, with the traceback only in debug
+    mode.
     """
     try:
         return body() or 0
     except Error as error:
         info(" ".join(str(error).split()) or "(no message)")
-        return 1
+        return error_status
     except Exception as error:
         if _debug:
             traceback.print_exc(file=sys.stderr)
         info(" ".join(f"unexpected error ({type(error).__name__}): {error}".split()) + "; set GANETI_ZFS_DEBUG=1 for details")
-        return 2
+        return bug_status

@@ -123,3 +123,14 @@ def test_bad_thresholds_are_unknown_in_one_line(tmp_path):
     assert process.returncode == UNKNOWN
     assert process.stdout == "ZFS-SNAPSHOTS UNKNOWN - need 0 < warning hours <= critical hours\n"
     assert LINE.match(process.stdout.rstrip("\n"))
+
+
+def test_check_own_failures_read_as_unknown(tmp_path, capsys):
+    """A missing config or a bad option is UNKNOWN (3) to monitoring, not WARNING/CRITICAL."""
+    from ganeti_zfs import cli
+
+    assert cli.main(["check", "-c", str(tmp_path / "missing.conf")]) == 3
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["check", "--no-such-option"]) == 3
+    # Other commands keep the usual statuses.
+    assert cli.main(["list", "-c", str(tmp_path / "missing.conf")]) == 1
