@@ -419,6 +419,12 @@ def _report(result, args, out, err):
 def run(args, cfg, zfs=None, out=None, err=None):
     """The `ganeti-zfs snapshot` command; returns the exit status."""
     out, err = out or sys.stdout, err or sys.stderr
+    if not cfg.values["ZFS_PARENT"] and not cfg.snapshot_parents:
+        # A node where the package is installed but not configured yet: the
+        # daily cron job and timer must not fail (or mail) every day.
+        if not args.quiet:
+            print(f"nothing to snapshot: ZFS_PARENT is not set in {cfg.path}", file=err)
+        return 0
     zfs = zfs or zfs_module.Zfs(timeout=cfg.zfs_timeout)
     now = current_time(args)
     if args.dry_run:

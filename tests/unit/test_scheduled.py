@@ -277,3 +277,15 @@ def test_a_bad_clock_is_one_line_and_a_failure(tmp_path):
     assert process.returncode == 1
     assert process.stdout == ""
     assert process.stderr.count("\n") == 1 and "is not an ISO 8601 time" in process.stderr
+
+
+def test_an_unconfigured_node_has_nothing_to_snapshot(tmp_path, capsys):
+    """Installed but not configured: the daily job succeeds quietly instead of failing every day."""
+    from ganeti_zfs import cli
+
+    conf = tmp_path / "extstorage-zfs.conf"
+    conf.write_text("# nothing set yet\n")
+    assert cli.main(["snapshot", "--quiet", "-c", str(conf)]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert cli.main(["snapshot", "-c", str(conf)]) == 0
+    assert "ZFS_PARENT is not set" in capsys.readouterr().err
