@@ -74,7 +74,7 @@ trap - ERR
 cd /root/suite
 set +e
 PYTHONPATH=$share python3 -m pytest -v -rA --durations=10 --color=no -p no:cacheprovider -p guest_results \
-    --junitxml="$out/junit.xml" "${extra[@]}" 2>&1 | tee "$out/pytest.log"
+    --junitxml="$out/junit.xml" "${extra[@]}" </dev/null 2>&1 | tee "$out/pytest.log"
 rc=${PIPESTATUS[0]}
 set -e
 say "pytest exited with $rc"

@@ -23,8 +23,10 @@ def run(cmd, check=True, timeout=600, **kw):
     """Run cmd (a list, or a string split like a shell would) and return the
     CompletedProcess with text stdout/stderr. With check (the default) a failure
     or a timeout raises AssertionError showing the command, its exit code and output.
+    stdin is /dev/null unless given: nothing can wait for an answer from the console.
     """
     args = shlex.split(cmd) if isinstance(cmd, str) else [str(a) for a in cmd]
+    kw.setdefault("stdin", subprocess.DEVNULL)
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
     try:

@@ -176,7 +176,8 @@ def test_recreate_disks_keeps_the_existing_volume():
 
 
 def test_rename_updates_the_volume_metadata():
-    gnt("gnt-instance", "rename", "--no-name-check", "--no-ip-check", "inst1", "inst1b")
+    # --force: without name checks, rename otherwise asks for a confirmation.
+    gnt("gnt-instance", "rename", "--force", "--no-name-check", "--no-ip-check", "inst1", "inst1b")
     volume = state["inst1"][0]
     origin = run(["zfs", "get", "-H", "-o", "value", "ganeti:originstname", volume]).stdout.strip()
     assert origin == "inst1b"
@@ -205,7 +206,7 @@ def export_and_import(source, copy, running):
     imported = new_volumes(lambda: gnt(
         "gnt-backup", "import", "-n", NODE, "--src-node", NODE, "--src-dir", str(EXPORT_DIR / source),
         "-t", "ext", f"--disk=0:size={size // MiB}M,provider=zfs", "--no-name-check", "--no-ip-check",
-        "--no-start", "--net", "0:mode=bridged,link=gnt-br0", copy))
+        "--net", "0:mode=bridged,link=gnt-br0", copy))
     assert len(imported) == 1, imported
     assert digest(device(imported[0]), size) == expected
     gnt("gnt-instance", "remove", "-f", copy)
