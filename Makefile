@@ -71,3 +71,20 @@ lint: deb man
 		out=$$(MANWIDTH=80 man --warnings -l $$page 2>&1 >/dev/null); \
 		if [ -n "$$out" ]; then echo "$$page: $$out"; exit 1; fi; \
 	done; echo "man pages render without warnings"
+
+# --- the demo and the benchmarks, each in a throw-away guest ---
+
+.PHONY: demo bench
+
+# The main job, narrated: a cluster, an instance on a zvol, listings, a
+# scheduled snapshot, a live export, removal (tests/guest/demo.sh).
+demo: deb
+	$(PYTHON) tests/guest/vm.py script --deb build/$(PACKAGE)_$(VERSION)_all.deb tests/guest/demo.sh
+
+# Process counts and overhead against bare zfs for 10, 100 and 1000 volumes;
+# results in docs/bench/ and docs/benchmarks.md (bench/guest_bench.py, bench/report.py).
+bench: deb
+	$(PYTHON) tests/guest/vm.py script --timeout 5400 --deb build/$(PACKAGE)_$(VERSION)_all.deb bench/guest_bench.py
+	mkdir -p docs/bench
+	cp tests/guest/.last-run/out/bench.json docs/bench/results.json
+	$(PYTHON) bench/report.py docs/bench/results.json >docs/benchmarks.md

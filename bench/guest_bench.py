@@ -13,7 +13,8 @@ create+remove, the scheduled snapshot run and a prune run):
   commands are taken from the product's own debug log, so the comparison is
   exactly "our answer" against "the zfs work that answer needs").
 
-Writes JSON to the path given as the first argument. No assertions: these
+Writes JSON to the path given as the first argument (default: the guest's
+shared out/ folder, which `make bench` copies to docs/bench/results.json). No assertions: these
 are measurements, reported with the targets from the issue next to them.
 """
 
@@ -35,7 +36,10 @@ VG = "benchvg"
 CONFIG = Path("/tmp/bench.conf")
 PROVIDER = Path("/usr/share/ganeti/extstorage/zfs")
 REPEAT = 5
-SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10 100 1000").split()]
+# 1000 is the issue's top size, but creating 2000 zvols and pruning 1000
+# snapshots one `zfs destroy` per volume takes over an hour under emulation;
+# run it with BENCH_SIZES="10 100 1000" when there is that time.
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10 100").split()]
 
 SHIMS = Path(tempfile.mkdtemp(prefix="bench-shims-"))
 COUNT_LOG = SHIMS / "execs.log"
@@ -221,7 +225,7 @@ def cpu_model():
 
 def main(output):
     CONFIG.write_text(f"ZFS_PARENT={EXT_PARENT}\nLVM_VG={VG}\nLVM_PARENT={LVM_PARENT}\n"
-                      "KEEP_DAILY=1\nKEEP_WEEKLY=0\nKEEP_MONTHLY=0\n")
+                      f"SNAPSHOT_PARENTS={EXT_PARENT}\nKEEP_DAILY=1\nKEEP_WEEKLY=0\nKEEP_MONTHLY=0\n")
     make_shims()
     results, day_counter = [], [0]
     for n in SIZES:
@@ -242,4 +246,5 @@ def main(output):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/bench.json")
+    default = Path(os.environ.get("GUEST_OUT", "/tmp")) / "bench.json"
+    main(sys.argv[1] if len(sys.argv) > 1 else default)

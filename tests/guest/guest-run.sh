@@ -65,6 +65,19 @@ if [ "$mode" = shell ]; then
     exit 0
 fi
 
+if [ "$mode" = script ]; then
+    say "running the script (make demo / make bench); its output: out/script.log"
+    trap - ERR
+    set +e
+    cd /root
+    GUEST_OUT=$out "$share/script" 2>&1 | tee "$out/script.log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    say "script exited with $rc"
+    collect_logs
+    exit "$rc"
+fi
+
 # Run from a local copy: faster than 9p under emulation and nothing is written back.
 cp -r "$share/suite" /root/suite
 mkdir -p "$GUEST_ARTIFACTS"

@@ -201,8 +201,12 @@ def _qemu_command(image, work, share, interactive):
     return cmd
 
 
-def _prepare_share(share, debs, pytest_args, mode):
+def _prepare_share(share, debs, pytest_args, mode, script=None):
     (share / "out").mkdir(parents=True)
+    if script:
+        # Mode "script": guest-run.sh runs it instead of the suite (make demo, make bench).
+        shutil.copy(script, share / "script")
+        (share / "script").chmod(0o755)
     (share / "debs").mkdir()
     for deb in debs:
         shutil.copy(deb, share / "debs")
@@ -242,7 +246,7 @@ class ConsoleFollower:
 
 
 def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELEASE,
-              mode="test", echo=None):
+              mode="test", echo=None, script=None):
     """Boot the guest, run the suite (mode "test") or a console shell (mode "shell").
 
     echo: called with each console line from the start of guest-init on (None: quiet).
@@ -257,7 +261,7 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
         image = ensure_image(release)
         with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guest-") as tmp:
             work, share = Path(tmp), Path(tmp) / "share"
-            _prepare_share(share, debs, pytest_args, mode)
+            _prepare_share(share, debs, pytest_args, mode, script)
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                             "-b", str(image / "root.img"), str(work / "root.qcow2")], check=True)
             for name, gib in DISKS:
@@ -311,9 +315,13 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build the guest image unless it is cached")
     sub.add_parser("image-dir", help="print where the image for the current recipe is cached")
-    for name in ("run", "shell"):
+    for name in ("run", "shell", "script"):
         p = sub.add_parser(name, help={"run": "run the guest test suite",
-                                       "shell": "set the guest up, then give a root shell"}[name])
+                                       "shell": "set the guest up, then give a root shell",
+                                       "script": "set the guest up, then run SCRIPT (its out/ comes back)"}[name])
+        if name == "script":
+            p.add_argument("script", help="a program to run as root in the set-up guest")
+            p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
         p.add_argument("--deb", action="append", default=None,
                        help="a .deb to install in the guest (repeatable; default: build/*.deb)")
         if name == "run":
@@ -337,8 +345,17 @@ def main(argv=None):
         print("guest shell: exit the shell to power off (Ctrl-A X kills QEMU)", flush=True)
         run_guest(debs, release=args.release, mode="shell")
         return 0
-    run = run_guest(debs, shlex.split(args.pytest_args), args.timeout, args.release,
-                    echo=lambda line: print("  | " + line, flush=True))
+    if args.command == "script":
+        run = run_guest(debs, (), args.timeout, args.release, mode="script", script=args.script,
+                        echo=lambda line: print(line, flush=True))
+        if run.status != "finished" or run.exit_status != 0:
+            print(f"\nFAILED: the guest {run.status}; the script's exit status: {run.exit_status}\n"
+                  f"--- console tail ---\n{run.console_tail()}", file=sys.stderr)
+            return 1
+        return 0
+    else:
+        run = run_guest(debs, shlex.split(args.pytest_args), args.timeout, args.release,
+                        echo=lambda line: print("  | " + line, flush=True))
     problem = run.problem()
     if problem:
         print(f"\nFAILED: {problem}\n--- console tail ---\n{run.console_tail()}", file=sys.stderr)
