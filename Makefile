@@ -18,7 +18,7 @@ test-host:
 test-guest: deb deb-previous
 	$(PYTHON) -m pytest -v tests/guest
 
-test: test-host test-guest
+test: test-host lint test-guest
 
 # --- Debian package (debian/; the built files go to build/) ---
 
