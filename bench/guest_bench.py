@@ -134,7 +134,8 @@ def create_volumes(n):
     """
     for parent in (EXT_PARENT, LVM_PARENT):
         sh("zfs", "create", "-p", "-o", "volmode=none", parent)
-    have = len(sh("zfs", "list", "-H", "-t", "volume", "-d", "1", "-o", "name", EXT_PARENT).stdout.split())
+    listed = sh("zfs", "list", "-H", "-t", "volume", "-d", "1", "-o", "name", EXT_PARENT).stdout.split()
+    have = len([name for name in listed if name.startswith(f"{EXT_PARENT}/vol")])
     for index in range(have, n):
         sh("zfs", "create", "-s", "-V", "16M", "-o", "ganeti-zfs:owner=ext", f"{EXT_PARENT}/vol{index:04d}.ext.disk0")
         sh("zfs", "create", "-s", "-V", "16M", "-o", "ganeti-zfs:owner=lvm", f"{LVM_PARENT}/lv{index:04d}.disk0")
