@@ -35,7 +35,7 @@ LVM_PARENT = "tank/bench-lvm"
 VG = "benchvg"
 CONFIG = Path("/tmp/bench.conf")
 PROVIDER = Path("/usr/share/ganeti/extstorage/zfs")
-REPEAT = 5
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 # 1000 is the top size, but creating 2000 zvols and pruning 1000
 # snapshots one `zfs destroy` per volume takes over an hour under emulation;
 # run it with BENCH_SIZES="10 100 1000" when there is that time.
