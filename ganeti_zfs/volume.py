@@ -173,7 +173,7 @@ def device_problem(link, dataset, dataset_of=zvol_dataset):
     return None
 
 
-def _udev_settle(seconds):
+def udev_settle(seconds):
     """Let udev finish creating links; never on our stdout (attach prints there)."""
     try:
         subprocess.run(
@@ -188,7 +188,7 @@ def _udev_settle(seconds):
         log.debug(f"udevadm settle: {error}")
 
 
-def wait_for_device(dataset, timeout, settle=_udev_settle, dataset_of=zvol_dataset):
+def wait_for_device(dataset, timeout, settle=udev_settle, dataset_of=zvol_dataset):
     """The verified device link of `dataset`, waiting up to `timeout` s for udev."""
     link = device_link(dataset)
     deadline = time.monotonic() + timeout

@@ -18,7 +18,6 @@ from ..errors import Error, UsageError
 from . import decide, links, report, state
 
 SIZE_RE = re.compile(r"^([+-]?)([0-9]+(?:\.[0-9]*)?)([bBsSkKmMgGtTpPeE]?)$")
-_SIZE_FACTORS = {"b": 1, "s": 512, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
 # LV names both LVM (Ganeti's _VALID_NAME_RE) and ZFS accept: no '+', which ZFS refuses.
 LV_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_+.\-/=!:&#]+$")
@@ -34,7 +33,7 @@ def parse_size(text, default_unit="m"):
     if not match:
         raise UsageError(f"Invalid size argument {text!r}")
     sign, number, unit = match.groups()
-    size = int(float(number) * _SIZE_FACTORS[(unit or default_unit).lower()])
+    size = int(float(number) * report.UNIT_FACTORS[(unit or default_unit).lower()])
     return sign, size
 
 

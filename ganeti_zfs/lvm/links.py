@@ -7,21 +7,15 @@ it themselves too, because zvol device nodes appear asynchronously after
 """
 
 import os
-import shutil
-import subprocess
 import time
 
+from .. import volume
 from ..errors import Error
 from . import state
 
 
 class DeviceTimeout(Error):
     pass
-
-
-def _settle(timeout):
-    if shutil.which("udevadm"):
-        subprocess.run(["udevadm", "settle", f"--timeout={max(1, int(timeout))}"], check=False)
 
 
 def wait_for_zvol(dataset, timeout):
@@ -33,7 +27,7 @@ def wait_for_zvol(dataset, timeout):
         if time.monotonic() >= deadline:
             raise DeviceTimeout(f"device {path} did not appear within {timeout:g} s")
         if not settled:
-            _settle(timeout)
+            volume.udev_settle(timeout)
             settled = True
             continue
         time.sleep(0.1)

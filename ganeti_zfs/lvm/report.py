@@ -162,13 +162,13 @@ def resolve_fields(command, option_values):
 
 # --units letters: lower case powers of 1024, upper case powers of 1000
 # (lvm2's default si_unit_consistency); b/B bytes, s/S sectors, h/H/r/R human.
-_FACTORS = {"b": 1, "s": 512, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
+UNIT_FACTORS = {"b": 1, "s": 512, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
 _HUMAN = "hHrR"
 
 
 def check_units(units):
-    if len(units) != 1 or (units.lower() not in _FACTORS and units not in _HUMAN):
-        raise ReportError(f"Invalid units specification: {units!r} (supported: one of {''.join(_FACTORS)}, upper case, h, r)")
+    if len(units) != 1 or (units.lower() not in UNIT_FACTORS and units not in _HUMAN):
+        raise ReportError(f"Invalid units specification: {units!r} (supported: one of {''.join(UNIT_FACTORS)}, upper case, h, r)")
     return units
 
 
@@ -199,7 +199,7 @@ def format_size(size, units="r", suffix=True):
     elif lower == "s":
         text = f"{size / 512:.0f}"
     elif units.islower():
-        text = f"{size / _FACTORS[units]:.2f}"
+        text = f"{size / UNIT_FACTORS[units]:.2f}"
     else:
         text = f"{size / 1000 ** ('KMGTPE'.index(units) + 1):.2f}"
     return text + (letter if suffix else "")
