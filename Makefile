@@ -83,8 +83,11 @@ demo: deb
 
 # Process counts and overhead against bare zfs for 10, 100 and 1000 volumes;
 # results in docs/bench/ and docs/benchmarks.md (bench/guest_bench.py, bench/report.py).
+BENCH_SIZES ?= 10 100 1000
+BENCH_REPEAT ?= 3
 bench: deb
-	$(PYTHON) tests/guest/vm.py script --timeout 5400 --deb build/$(PACKAGE)_$(VERSION)_all.deb bench/guest_bench.py
+	$(PYTHON) tests/guest/vm.py script --timeout 5400 --deb build/$(PACKAGE)_$(VERSION)_all.deb \
+		--env "BENCH_SIZES=$(BENCH_SIZES)" --env "BENCH_REPEAT=$(BENCH_REPEAT)" bench/guest_bench.py
 	mkdir -p docs/bench
 	cp tests/guest/.last-run/out/bench.json docs/bench/results.json
-	$(PYTHON) bench/report.py docs/bench/results.json >docs/benchmarks.md
+	$(PYTHON) bench/report.py docs/bench/results.json docs/bench/findings.md >docs/benchmarks.md

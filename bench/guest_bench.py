@@ -18,6 +18,7 @@ shared out/ folder, which `make bench` copies to docs/bench/results.json). No as
 are measurements, reported with the targets from the issue next to them.
 """
 
+import datetime
 import json
 import os
 import platform
@@ -33,13 +34,11 @@ from pathlib import Path
 EXT_PARENT = "tank/bench"
 LVM_PARENT = "tank/bench-lvm"
 VG = "benchvg"
-CONFIG = Path("/tmp/bench.conf")
+CONFIG = Path("/tmp/bench.conf")  # keeps 1 daily snapshot: the prune run
+KEEP_ALL = Path("/tmp/bench-keep-all.conf")  # the snapshot run, nothing to prune
 PROVIDER = Path("/usr/share/ganeti/extstorage/zfs")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
-# 1000 is the issue's top size, but creating 2000 zvols and pruning 1000
-# snapshots one `zfs destroy` per volume takes over an hour under emulation;
-# run it with BENCH_SIZES="10 100 1000" when there is that time.
-SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10 100").split()]
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10 100 1000").split()]
 
 SHIMS = Path(tempfile.mkdtemp(prefix="bench-shims-"))
 COUNT_LOG = SHIMS / "execs.log"
@@ -71,23 +70,31 @@ def environment(counting=False, debug=False, extra=None):
 
 
 class Operation:
-    """One answer to measure: argv plus the environment Ganeti or cron gives it."""
+    """One answer to measure: argv plus the environment Ganeti or cron gives it.
 
-    def __init__(self, name, argv, extra_env=None, cwd=None, setup=None, undo=None):
+    `reference`: bare zfs commands to time it against when the answer itself
+    runs none (attach's usual path: the comparison is then with the zfs list
+    it would otherwise need). `size`: the size of one answer, from its
+    stdout, for the growth check (default: bytes of output).
+    """
+
+    def __init__(self, name, argv, extra_env=None, cwd=None, setup=None, reference=None, size=len):
         self.name, self.argv, self.extra_env = name, argv, extra_env or {}
-        self.cwd, self.setup, self.undo = cwd, setup, undo
+        self.cwd, self.setup, self.reference, self.size = cwd, setup, reference, size
+
+    def command(self):
+        return self.argv
 
     def run(self, **kw):
         if self.setup:
             self.setup()
+        argv = self.command()
         started = time.monotonic()
-        result = subprocess.run(self.argv, env=environment(extra=self.extra_env, **kw), cwd=self.cwd,
+        result = subprocess.run(argv, env=environment(extra=self.extra_env, **kw), cwd=self.cwd,
                                 capture_output=True, text=True)
         elapsed = time.monotonic() - started
         if result.returncode:
-            raise SystemExit(f"{self.name}: {shlex.join(self.argv)} failed: {result.stderr.strip()}")
-        if self.undo:
-            self.undo()
+            raise SystemExit(f"{self.name}: {shlex.join(argv)} failed: {result.stderr.strip()}")
         return elapsed, result
 
     def count_processes(self):
@@ -96,34 +103,80 @@ class Operation:
         return len(COUNT_LOG.read_text().split())
 
     def bare_commands(self):
-        """The zfs/zpool commands the product ran, from its debug log."""
+        """The zfs/zpool commands the product ran, from its debug log; and the answer's size."""
         _, result = self.run(debug=True)
         marker = "debug: run: "
-        return [shlex.split(line.split(marker, 1)[1]) for line in result.stderr.splitlines() if marker in line]
+        commands = [shlex.split(line.split(marker, 1)[1]) for line in result.stderr.splitlines() if marker in line]
+        return commands, self.size(result.stdout)
+
+
+class JobOperation(Operation):
+    """A run of the snapshot job: each run is a later day (its --now moves on)."""
+
+    def __init__(self, name, clock, config, size, before=None):
+        super().__init__(name, None, {"GANETI_ZFS_CONFIG": str(config)}, size=size)
+        self.clock, self.before = clock, before
+
+    def command(self):
+        day = self.before() if self.before else self.clock.next_day()
+        return ["ganeti-zfs", "snapshot", "--json", "--now", day]
+
+
+class Clock:
+    """The days the benchmark's snapshot runs pretend to run on."""
+
+    def __init__(self):
+        self.days = 0
+
+    def next_day(self):
+        self.days += 1
+        moment = datetime.datetime(2030, 1, 1, 12) + datetime.timedelta(days=self.days)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def median_seconds(function, repeat=REPEAT):
     return statistics.median(function() for _ in range(repeat))
 
 
-def bare_time(commands):
+_DATED_SNAPSHOT = re.compile(r"@[0-9]{4}-[0-9]{2}-[0-9]{2}(,[^ ]*)?")
+
+
+def bare_time(commands, prepare=None):
     """Median wall time of replaying `commands` on their own.
 
     The snapshot job's commands name dated snapshots that no longer exist (or
-    already do) when replayed, so each replay snapshots and destroys a fresh
-    name instead: the same zfs work, one snapshot call and the same destroys.
+    already do) when replayed, so each replay uses a fresh name instead (made
+    beforehand by `prepare(name)` when the commands destroy them): the same
+    zfs work, the same number of processes. A `zfs program` replay gets the
+    package's own channel program on stdin, as the job gives it.
     """
     replays = [0]
 
     def replay():
         replays[0] += 1
-        fresh = f"@bare{replays[0]}"
+        fresh = f"bare{replays[0]}"
+        if prepare:
+            prepare(fresh)
         started = time.monotonic()
         for argv in commands:
-            argv = [re.sub(r"@[0-9]{4}-[0-9]{2}-[0-9]{2}(,[^ ]*)?", fresh, word) for word in argv]
-            subprocess.run(argv, capture_output=True)
-        return time.monotonic() - started
+            argv = [_DATED_SNAPSHOT.sub(f"@{fresh}", word) for word in argv]
+            subprocess.run(argv, capture_output=True, input=_stdin_of(argv), text=True)
+        elapsed = time.monotonic() - started
+        # The replayed snapshots must not pile up into the next measurements.
+        subprocess.run(["zfs", "destroy", "-r", f"{EXT_PARENT}@{fresh}"], capture_output=True)
+        return elapsed
     return median_seconds(replay)
+
+
+def _stdin_of(argv):
+    if argv[1:2] == ["program"] and "-" in argv:
+        from ganeti_zfs import zfs as zfs_module  # the installed package's program
+        return zfs_module.PRUNE_PROGRAM
+    return None
+
+
+def snapshot_everything(name):
+    sh("zfs", "snapshot", "-r", f"{EXT_PARENT}@{name}")
 
 
 def create_volumes(n):
@@ -154,67 +207,73 @@ def provider_env(vol_name, **variables):
     return {"VOL_NAME": vol_name, "EXTP_PROVIDER": "zfs", "EXTP_ACCESS": "kernelspace", **variables}
 
 
-def operations(day_counter):
+def json_count(key):
+    return lambda stdout: len(json.loads(stdout)[key])
+
+
+def operations(clock):
     ganeti_lvs = ["lvs", "--noheadings", "--separator=|", "--units=k", "--nosuffix",
                   "-ovg_name,lv_name,lv_attr,lv_kernel_major,lv_kernel_minor,vg_extent_size,stripes,devices"]
     ganeti_vgs = ["vgs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
                   "-ovg_name,vg_free,vg_attr,vg_size", VG]
     ganeti_pvs = ["pvs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
                   "-opv_name,vg_name,pv_free,pv_attr,pv_size,pv_name"]
-
-    def next_day():
-        day_counter[0] += 1
-        return f"2030-01-{day_counter[0]:02d}T12:00:00Z"
-
-    def snapshot_run():
-        # Each repetition is the next day's run: it snapshots every volume and,
-        # with KEEP_DAILY=1, prunes the previous day's snapshots.
-        return ["ganeti-zfs", "snapshot", "--quiet", "--now", next_day()]
-
+    attached = attach_target()
+    # The zfs list attach runs when it cannot answer from the device alone.
+    attach_list = ["zfs", "list", "-H", "-p", "-o", "name,volsize,ganeti-zfs:owner", "-t", "volume",
+                   f"{EXT_PARENT}/{attached}"]
     create_remove = Operation("create+remove one volume", ["sh", "-c", f"{PROVIDER}/create && {PROVIDER}/remove"],
-                              provider_env("bench-new.ext.disk0", VOL_SIZE="64"), cwd=PROVIDER)
+                              provider_env("bench-new.ext.disk0", VOL_SIZE="64"), cwd=PROVIDER, size=lambda _: 1)
+
+    def snapshot_day_then_prune():
+        # The prune run is a second run the same day: a run that keeps
+        # everything takes the day's snapshot first (not timed).
+        day = clock.next_day()
+        sh("ganeti-zfs", "snapshot", "--quiet", "--now", day, env=environment(extra={"GANETI_ZFS_CONFIG": str(KEEP_ALL)}))
+        return day
+
     return [
+        Operation("python3 -c pass (start-up alone)", ["python3", "-c", "pass"], size=lambda _: 0),
         Operation("lvs (Ganeti's global query)", ganeti_lvs),
         Operation("vgs (free space)", ganeti_vgs),
         Operation("pvs", ganeti_pvs),
         Operation("ganeti-zfs list", ["ganeti-zfs", "list"]),
-        Operation("attach", [str(PROVIDER / "attach")], provider_env(attach_target()), cwd=PROVIDER),
+        Operation("attach", [str(PROVIDER / "attach")], provider_env(attached), cwd=PROVIDER, reference=[attach_list]),
         create_remove,
-        SnapshotOperation("scheduled snapshot + prune run", snapshot_run),
+        JobOperation("scheduled snapshot run", clock, KEEP_ALL, json_count("snapshotted")),
+        JobOperation("prune run", clock, CONFIG, json_count("pruned"), before=snapshot_day_then_prune),
     ]
 
 
-class SnapshotOperation(Operation):
-    """The argv changes every run (the job's clock moves a day each time)."""
-
-    def __init__(self, name, argv_factory):
-        super().__init__(name, None)
-        self.argv_factory = argv_factory
-
-    def run(self, **kw):
-        self.argv = self.argv_factory()
-        return super().run(**kw)
-
-
-def measure(n, day_counter):
+def measure(n, clock):
     rows = []
-    for operation in operations(day_counter):
+    for operation in operations(clock):
         processes = operation.count_processes()
-        commands = operation.bare_commands()
+        commands, size = operation.bare_commands()
         ours = median_seconds(lambda: operation.run()[0])
-        bare = bare_time(commands)
+        measured_against = commands or operation.reference or []
+        prepare = snapshot_everything if operation.name == "prune run" else None
+        bare = bare_time(measured_against, prepare) if measured_against else None
         rows.append({
             "volumes": n,
             "operation": operation.name,
             "zfs_processes": processes,
-            "zfs_commands": [shlex.join(c) for c in commands],
+            "zfs_commands": [_shorten(shlex.join(c)) for c in commands],
+            "bare_zfs_commands": [_shorten(shlex.join(c)) for c in measured_against],
+            "bare_is_reference": not commands and bool(operation.reference),
+            "answer_size": size,
             "median_seconds": round(ours, 4),
             "bare_zfs_median_seconds": None if bare is None else round(bare, 4),
             "ratio": None if not bare else round(ours / bare, 2),
         })
-        print(f"N={n:5d} {operation.name:34s} procs={processes:3d} ours={ours:.3f}s"
+        print(f"N={n:5d} {operation.name:34s} procs={processes:3d} size={size:7d} ours={ours:.3f}s"
               + (f" bare={bare:.3f}s ratio={ours / bare:.2f}" if bare else ""), flush=True)
     return rows
+
+
+def _shorten(command, limit=300):
+    """A command naming 1000 snapshots is kept readable in the JSON."""
+    return command if len(command) <= limit else f"{command[:limit]} … ({len(command)} characters)"
 
 
 def cpu_model():
@@ -225,15 +284,17 @@ def cpu_model():
 
 
 def main(output):
-    CONFIG.write_text(f"ZFS_PARENT={EXT_PARENT}\nLVM_VG={VG}\nLVM_PARENT={LVM_PARENT}\n"
-                      f"SNAPSHOT_PARENTS={EXT_PARENT}\nKEEP_DAILY=1\nKEEP_WEEKLY=0\nKEEP_MONTHLY=0\n")
+    settings = (f"ZFS_PARENT={EXT_PARENT}\nLVM_VG={VG}\nLVM_PARENT={LVM_PARENT}\n"
+                f"SNAPSHOT_PARENTS={EXT_PARENT}\nKEEP_WEEKLY=0\nKEEP_MONTHLY=0\n")
+    CONFIG.write_text(settings + "KEEP_DAILY=1\n")
+    KEEP_ALL.write_text(settings + "KEEP_DAILY=1000\n")
     make_shims()
-    results, day_counter = [], [0]
+    results, clock = [], Clock()
     for n in SIZES:
         started = time.monotonic()
         create_volumes(n)
         print(f"created {n} + {n} volumes in {time.monotonic() - started:.0f} s", flush=True)
-        results += measure(n, day_counter)
+        results += measure(n, clock)
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "cpu": cpu_model(),

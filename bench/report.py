@@ -1,5 +1,10 @@
 #!/usr/bin/python3
-"""Render bench/guest_bench.py's JSON as the Markdown table in docs/benchmarks.md."""
+"""Render bench/guest_bench.py's JSON as the Markdown tables in docs/benchmarks.md.
+
+    bench/report.py RESULTS.json [FINDINGS.md]
+
+FINDINGS.md (written by hand: what the numbers mean) is appended unchanged.
+"""
 
 import json
 import sys
@@ -11,7 +16,12 @@ TARGETS = {
     "pvs": (1, None),
     "ganeti-zfs list": (1, None),
     "attach": (1, 1.3),
+    # 1 listing + 1 `zfs snapshot` per pool (the benchmark has one pool).
+    "scheduled snapshot run": (2, None),
 }
+# Answers whose cost has a size to grow with (the growth check).
+GROWING = ("lvs (Ganeti's global query)", "vgs (free space)", "pvs", "ganeti-zfs list",
+           "scheduled snapshot run", "prune run")
 
 
 def verdict(row):
@@ -22,6 +32,25 @@ def verdict(row):
     if largest_ratio is not None and row["ratio"] is not None:
         notes.append("ok" if row["ratio"] <= largest_ratio else f"MISSED (target ≤ {largest_ratio}×)")
     return ", ".join(notes) or "-"
+
+
+def growth_rows(results):
+    """(operation, n1, n2, our growth, bare growth, size growth) between successive sizes."""
+    by_operation = {}
+    for row in results:
+        by_operation.setdefault(row["operation"], []).append(row)
+    for operation in GROWING:
+        rows = sorted(by_operation.get(operation, []), key=lambda row: row["volumes"])
+        for small, large in zip(rows, rows[1:]):
+            bare = None
+            if small["bare_zfs_median_seconds"] and large["bare_zfs_median_seconds"]:
+                bare = large["bare_zfs_median_seconds"] / small["bare_zfs_median_seconds"]
+            size = large["answer_size"] / small["answer_size"] if small["answer_size"] else None
+            yield operation, small["volumes"], large["volumes"], large["median_seconds"] / small["median_seconds"], bare, size
+
+
+def _times(value):
+    return "-" if value is None else f"{value:.2f}×"
 
 
 def render(report):
@@ -35,28 +64,46 @@ def render(report):
         f"Times are medians of {report['repetitions']} runs; *bare zfs* is the same zfs commands the "
         "answer ran (taken from its debug log) replayed on their own in the same run, so the ratio is "
         "our overhead: Python start-up, argument parsing, formatting, waiting for the device. "
-        "Software emulation makes every absolute number several times slower than on hardware; "
-        "the ratios and the counts are what carry over.",
+        "attach usually runs no zfs command at all; its *bare zfs* (marked †) is the `zfs list` it "
+        "runs when the device cannot answer alone. `python3 -c pass` is the floor any Python "
+        "program pays. Software emulation makes every absolute number several times slower than "
+        "on hardware; the ratios and the counts are what carry over.",
         "",
-        "| volumes | answer | zfs processes | ours (s) | bare zfs (s) | ratio | target |",
-        "|---:|---|---:|---:|---:|---:|---|",
+        "| volumes | answer | zfs processes | size | ours (s) | bare zfs (s) | ratio | target |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in report["results"]:
         bare = "-" if row["bare_zfs_median_seconds"] is None else f"{row['bare_zfs_median_seconds']:.3f}"
+        if row.get("bare_is_reference"):
+            bare += " †"
         ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(f"| {row['volumes']} | {row['operation']} | {row['zfs_processes']} | "
+        lines.append(f"| {row['volumes']} | {row['operation']} | {row['zfs_processes']} | {row['answer_size']} | "
                      f"{row['median_seconds']:.3f} | {bare} | {ratio} | {verdict(row)} |")
     lines += [
         "",
-        "The snapshot run covers the ext volumes (SNAPSHOT_PARENTS=the ext parent): one `zfs list` "
-        "for the inventory, one `zfs snapshot` for the pool and one `zfs destroy` per volume that "
-        "has a snapshot to prune (each repetition is the next day's run, keeping 1 daily). "
-        "Pruning is therefore linear in the number of volumes, by design (one destroy per volume).",
+        "*size*: bytes of output for the listings and attach; volumes snapshotted, or snapshots "
+        "pruned, for the job's runs (it runs with `--json`). The snapshot run keeps every "
+        "snapshot; the prune run is a second run on the same day with KEEP_DAILY=1, so it only "
+        "prunes yesterday's snapshot of every volume.",
         "",
+        "## Growth",
+        "",
+        "How each answer's cost grows from one size to the next, next to the growth of the bare "
+        "zfs commands and of the answer itself. The target: no faster than the output.",
+        "",
+        "| answer | volumes | ours grew | bare zfs grew | size grew | target |",
+        "|---|---|---:|---:|---:|---|",
     ]
+    for operation, small, large, ours, bare, size in growth_rows(report["results"]):
+        target = "-" if size is None else ("ok" if ours <= size else "MISSED")
+        lines.append(f"| {operation} | {small} → {large} | {_times(ours)} | {_times(bare)} | {_times(size)} | {target} |")
+    lines.append("")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as file:
         print(render(json.load(file)))
+    if len(sys.argv) > 2:
+        with open(sys.argv[2]) as file:
+            print(file.read(), end="")

@@ -8,7 +8,6 @@ EXTP_VG, EXTP_USED) are accepted as aliases, including its
 file is loaded, before any command runs.
 """
 
-import dataclasses
 import os
 import re
 import shlex
@@ -125,11 +124,16 @@ KEYS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
 class Config:
-    path: str
-    values: dict  # key -> parsed value, every key of KEYS present
-    volume_options: options.VolumeOptions
+    """The validated settings; `cfg.zfs_timeout` reads KEYS' ZFS_TIMEOUT.
+
+    A plain class, not a dataclass: see env.Request.
+    """
+
+    def __init__(self, path, values, volume_options):
+        self.path = path
+        self.values = values  # key -> parsed value, every key of KEYS present
+        self.volume_options = volume_options
 
     def __getattr__(self, name):
         try:

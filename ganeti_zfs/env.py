@@ -5,8 +5,9 @@ the environment (VOL_*, EXTP_*); see ganeti-contract.md section 1.3. Sizes
 are integer MiB.
 """
 
-import dataclasses
+import collections
 import re
+import types
 
 from .errors import UsageError
 
@@ -59,21 +60,20 @@ def _boolean(environ, key):
     return value == "True"
 
 
-@dataclasses.dataclass(frozen=True)
-class Request:
-    """What Ganeti asked for, validated."""
-
-    vol_name: str
-    size_mib: int = None
-    new_size_mib: int = None
-    metadata: str = None
-    cname: str = None
-    uuid: str = None
-    snapshot_name: str = None
-    snapshot_size_mib: int = None
-    open_exclusive: bool = None
+# Named tuples, not dataclasses, on attach's import path: attach runs on
+# nearly every Ganeti disk RPC, and importing dataclasses costs more than the
+# rest of its start-up under emulation (docs/benchmarks.md).
+_REQUEST_FIELDS = (
+    "vol_name size_mib new_size_mib metadata cname uuid snapshot_name snapshot_size_mib open_exclusive"
     # EXTP_* with lower-case keys, without Ganeti's own provider/access.
-    ext_params: dict = dataclasses.field(default_factory=dict)
+    " ext_params"
+)
+
+
+class Request(collections.namedtuple("Request", _REQUEST_FIELDS, defaults=(None,) * 8 + (types.MappingProxyType({}),))):
+    """What Ganeti asked for, validated. Sizes in MiB; unset values are None."""
+
+    __slots__ = ()
 
     def require_size(self):
         if self.size_mib is None:

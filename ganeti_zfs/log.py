@@ -7,7 +7,6 @@ reach stdout.
 
 import os
 import sys
-import traceback
 
 from .errors import Error
 
@@ -56,6 +55,8 @@ def run_reporting_errors(body, error_status=1, bug_status=2):
         return error_status
     except Exception as error:
         if _debug:
+            import traceback  # only for bugs in debug mode: kept off every start-up
+
             traceback.print_exc(file=sys.stderr)
         info(" ".join(f"unexpected error ({type(error).__name__}): {error}".split()) + "; set GANETI_ZFS_DEBUG=1 for details")
         return bug_status

@@ -5,7 +5,7 @@ Both the config file (node-wide defaults) and Ganeti's per-disk ext-params
 through here, so nothing reaches `zfs create` unvalidated.
 """
 
-import dataclasses
+import collections
 import re
 import shlex
 
@@ -78,11 +78,11 @@ EXT_PARAMS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class VolumeOptions:
-    sparse: bool = True
-    volblocksize: int = None  # bytes; None = ZFS's default
-    properties: tuple = ()  # ((name, value), ...), validated
+# sparse: bool; volblocksize: bytes, None = ZFS's default; properties:
+# ((name, value), ...), validated. A named tuple for the same reason as
+# env.Request: no dataclasses import on attach's path.
+class VolumeOptions(collections.namedtuple("VolumeOptions", "sparse volblocksize properties", defaults=(True, None, ()))):
+    __slots__ = ()
 
     def with_overrides(self, params, what="ext-param"):
         """These options with validated `params` (name -> text) applied."""

@@ -85,8 +85,17 @@ def _destroy_quietly(zfs, dataset):
 
 
 def attach(request, cfg, zfs):
-    """The verified device path (main prints it). One zfs process."""
+    """The verified device path (main prints it).
+
+    Usually without any zfs process: when /dev/zvol/<dataset> leads to a zvol
+    that names itself <dataset> (BLKZNAME), the volume exists and that is its
+    device. Only otherwise (just created, udev still busy, gone) is zfs asked,
+    once, to tell a missing volume from a device that is not there yet.
+    """
     dataset = cfg.dataset(request.vol_name)
+    link = volume.device_link(dataset)
+    if volume.device_problem(link, dataset) is None:
+        return link
     try:
         zfs.list([dataset], ["name", "volsize", properties.OWNER], types=("volume",))
     except zfs_module.DoesNotExist:

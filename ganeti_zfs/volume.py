@@ -4,12 +4,11 @@ Only datasets carrying our OWNER=ext property, set locally (a value
 inherited from a parent does not count), are ever changed or destroyed.
 """
 
-import dataclasses
+import collections
 import fcntl
 import math
 import os
 import stat
-import subprocess
 import time
 
 from . import log, properties
@@ -35,14 +34,12 @@ def _number(text):
     return int(text) if text.isdigit() else 0
 
 
-@dataclasses.dataclass(frozen=True)
-class Volume:
-    dataset: str
-    type: str
-    volsize: int  # bytes; 0 if not a volume
-    refreservation: int  # bytes; 0 = sparse (none)
-    origin: str  # the snapshot a clone was made from, or ""
-    owner: str  # our OWNER property if set locally on it, else ""
+# volsize: bytes, 0 if not a volume; refreservation: bytes, 0 = sparse;
+# origin: the snapshot a clone was made from, or ""; owner: our OWNER
+# property if set locally on it, else "". A named tuple, like env.Request,
+# to keep dataclasses off attach's import path.
+class Volume(collections.namedtuple("Volume", "dataset type volsize refreservation origin owner")):
+    __slots__ = ()
 
     @property
     def ours(self):
@@ -175,6 +172,8 @@ def device_problem(link, dataset, dataset_of=zvol_dataset):
 
 def udev_settle(seconds):
     """Let udev finish creating links; never on our stdout (attach prints there)."""
+    import subprocess  # only when waiting: not on attach's usual path
+
     try:
         subprocess.run(
             ["udevadm", "settle", f"--timeout={max(1, math.ceil(seconds))}"],

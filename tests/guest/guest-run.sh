@@ -70,7 +70,8 @@ if [ "$mode" = script ]; then
     trap - ERR
     set +e
     cd /root
-    GUEST_OUT=$out "$share/script" 2>&1 | tee "$out/script.log"
+    mapfile -t script_env <"$share/script-env"
+    env "${script_env[@]}" GUEST_OUT="$out" "$share/script" 2>&1 | tee "$out/script.log"
     rc=${PIPESTATUS[0]}
     set -e
     say "script exited with $rc"

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -201,12 +202,14 @@ def _qemu_command(image, work, share, interactive):
     return cmd
 
 
-def _prepare_share(share, debs, pytest_args, mode, script=None):
+def _prepare_share(share, debs, pytest_args, mode, script=None, script_env=()):
     (share / "out").mkdir(parents=True)
     if script:
-        # Mode "script": guest-run.sh runs it instead of the suite (make demo, make bench).
+        # Mode "script": guest-run.sh runs it instead of the suite (make demo, make bench),
+        # with the NAME=VALUE lines of script-env added to its environment.
         shutil.copy(script, share / "script")
         (share / "script").chmod(0o755)
+        (share / "script-env").write_text("".join(f"{assignment}\n" for assignment in script_env))
     (share / "debs").mkdir()
     for deb in debs:
         shutil.copy(deb, share / "debs")
@@ -246,7 +249,7 @@ class ConsoleFollower:
 
 
 def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELEASE,
-              mode="test", echo=None, script=None):
+              mode="test", echo=None, script=None, script_env=()):
     """Boot the guest, run the suite (mode "test") or a console shell (mode "shell").
 
     echo: called with each console line from the start of guest-init on (None: quiet).
@@ -261,7 +264,7 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
         image = ensure_image(release)
         with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guest-") as tmp:
             work, share = Path(tmp), Path(tmp) / "share"
-            _prepare_share(share, debs, pytest_args, mode, script)
+            _prepare_share(share, debs, pytest_args, mode, script, script_env)
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                             "-b", str(image / "root.img"), str(work / "root.qcow2")], check=True)
             for name, gib in DISKS:
@@ -309,6 +312,13 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
     return run
 
 
+def _assignment(text):
+    name, equals, value = text.partition("=")
+    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or "\n" in value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE on one line")
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--release", default=DEFAULT_RELEASE)
@@ -322,6 +332,8 @@ def main(argv=None):
         if name == "script":
             p.add_argument("script", help="a program to run as root in the set-up guest")
             p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+            p.add_argument("--env", action="append", default=[], type=_assignment, metavar="NAME=VALUE",
+                           help="put NAME=VALUE in the script's environment (repeatable)")
         p.add_argument("--deb", action="append", default=None,
                        help="a .deb to install in the guest (repeatable; default: build/*.deb)")
         if name == "run":
@@ -347,6 +359,7 @@ def main(argv=None):
         return 0
     if args.command == "script":
         run = run_guest(debs, (), args.timeout, args.release, mode="script", script=args.script,
+                        script_env=args.env,
                         echo=lambda line: print(line, flush=True))
         if run.status != "finished" or run.exit_status != 0:
             print(f"\nFAILED: the guest {run.status}; the script's exit status: {run.exit_status}\n"

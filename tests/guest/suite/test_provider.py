@@ -418,11 +418,26 @@ def test_snapshot_of_a_missing_volume_fails():
     refused_without_change("snapshot", name, "does not exist", VOL_SNAPSHOT_NAME=f"{name}.snap")
 
 
-def test_debug_shows_the_zfs_commands(make_volume):
+def zfs_runs(result):
+    """The zfs/zpool commands a provider run started, from its debug log."""
+    return [line for line in result.stderr.splitlines() if ": debug: run: " in line]
+
+
+def test_attach_of_a_ready_volume_starts_no_zfs_process(make_volume):
+    """attach runs on nearly every Ganeti disk RPC: a device that names itself
+    as the dataset (BLKZNAME) is the whole answer."""
     name = make_volume()
+    path = attach(name)  # the first attach waits for udev
     result = ok("attach", name, GANETI_ZFS_DEBUG="1")
-    assert result.stdout == f"/dev/zvol/{PARENT}/{name}\n"
-    # attach runs on nearly every Ganeti disk RPC: exactly one zfs process
-    runs = [line for line in result.stderr.splitlines() if ": debug: run: " in line]
-    assert len(runs) == 1 and "debug: run: zfs list -H -p" in runs[0], result.stderr
-    udev_settle()
+    assert result.stdout == f"{path}\n"
+    assert zfs_runs(result) == [], result.stderr
+
+
+def test_attach_asks_zfs_once_when_there_is_no_device():
+    """The debug log shows the one zfs command that tells "missing" from "not there yet"."""
+    name = new_volume_name()
+    result = provider("attach", name, GANETI_ZFS_DEBUG="1")
+    assert result.returncode != 0 and result.stdout == ""
+    runs = zfs_runs(result)
+    assert len(runs) == 1 and f"debug: run: zfs list -H -p -o name,volsize,ganeti-zfs:owner -t volume {PARENT}/{name}" in runs[0], result.stderr
+    assert result.stderr.splitlines()[-1].endswith(f"volume {PARENT}/{name} does not exist")
