@@ -5,8 +5,6 @@ ArgsError: for a command that names the emulated VG it is reported, for any
 other command the real tool gets the argv and judges it itself.
 """
 
-import dataclasses
-
 from ..errors import UsageError
 
 
@@ -102,19 +100,21 @@ _SPECS = {
 }
 
 
-@dataclasses.dataclass
 class Args:
     """One parsed command line.
 
     options: canonical name -> list of values (a flag's value is None), in
     the order given; positionals: (index in argv, text) pairs; argv: the
-    words parsed, unchanged.
+    words parsed, unchanged. A plain class, not a dataclass: every LVM
+    command imports this module, and dataclasses is expensive to import
+    (see env.Request).
     """
 
-    command: str
-    options: dict
-    positionals: list
-    argv: list
+    def __init__(self, command, options, positionals, argv):
+        self.command = command
+        self.options = options
+        self.positionals = positionals
+        self.argv = argv
 
     def has(self, name):
         return name in self.options

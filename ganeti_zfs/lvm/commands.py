@@ -5,7 +5,6 @@ follow lvm2's wording; failures raise Error (one line on stderr, exit 5,
 LVM's "command failed") before anything is changed.
 """
 
-import dataclasses
 import re
 import subprocess
 import sys
@@ -86,12 +85,12 @@ class Emulation:
         self.cfg = cfg
         self.vg = cfg.lvm_vg
         self.parent = cfg.lvm_parent
-        self.pv_name = state.pv_name(self.parent)
+        self.pv_name = decide.pv_name(self.parent)
         self.zfs = zfs or zfs_module.Zfs(timeout=cfg.zfs_timeout)
 
-    def read(self):
+    def read(self, lvs=True):
         try:
-            return state.read(self.zfs, self.vg, self.parent)
+            return state.read(self.zfs, self.vg, self.parent, lvs)
         except zfs_module.DoesNotExist:
             raise VGMissing(f'Volume group "{self.vg}" not found (its dataset {self.parent} does not exist)')
 
@@ -113,7 +112,7 @@ class Emulation:
         fields = report.resolve_fields(command, args.all("options"))
         rows, status = [], 0
         try:
-            current = self.read()
+            current = self.read(lvs=report.needs_lvs(command, fields))
         except VGMissing as error:
             # In a listing of every VG a missing dataset only hides our rows.
             print(f"  {error}", file=sys.stderr)
@@ -159,7 +158,7 @@ class Emulation:
         sys.stdout.flush()
         sys.stdout.buffer.write(real.stdout)
         if real.stdout.strip():
-            style = dataclasses.replace(style, headings=False)
+            style = style._replace(headings=False)
         sys.stdout.write(report.render(fields, rows, style))
         return real.returncode or status
 

@@ -4,7 +4,7 @@ Pure functions of the parsed argv, so the rule "anything that does not name
 the emulated VG reaches the real tool untouched" can be tested exhaustively.
 """
 
-import dataclasses
+import collections
 import os
 
 REAL = "real"  # exec the real tool with the argv unchanged
@@ -17,11 +17,21 @@ DIVERTED_DIR = "/sbin"
 LVM_BINARY = "/sbin/lvm"
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    kind: str
-    # For MERGED: the argv (without argv[0]) the real tool lists the rest with.
-    real_argv: tuple = ()
+# kind: one of the above; real_argv: for MERGED, the argv (without argv[0])
+# the real tool lists the rest with. A named tuple, not a dataclass, for
+# start-up time (see env.Request).
+class Plan(collections.namedtuple("Plan", "kind real_argv", defaults=((),))):
+    __slots__ = ()
+
+
+def pv_name(lvm_parent):
+    """The one PV of the emulated VG: the /dev/zvol directory its LVs live in.
+
+    Stable (it follows the configuration, not a device number), unique (no
+    real PV can be a directory) and free of ':', spaces and parentheses,
+    which Ganeti refuses or cannot parse in PV names.
+    """
+    return f"/dev/zvol/{lvm_parent}"
 
 
 def strip_dev(name):

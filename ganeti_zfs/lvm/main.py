@@ -14,7 +14,9 @@ import sys
 
 from .. import config, log
 from ..errors import ConfigError, Error, UsageError
-from . import COMMANDS, args as args_module, decide, state
+# Only what deciding needs: the pass-through execs before state, report and
+# commands (and zfs, subprocess) are imported.
+from . import COMMANDS, args as args_module, decide
 
 # lvm2's exit statuses: 3 = invalid command line, 5 = command failed.
 EXIT_USAGE = 3
@@ -81,7 +83,7 @@ def main(command, argv=None):
     if cfg is None:
         return exec_real(command, argv)
     vg = cfg.lvm_vg
-    pv_name = state.pv_name(cfg.lvm_parent)
+    pv_name = decide.pv_name(cfg.lvm_parent)
     try:
         parsed = args_module.parse(command, argv)
     except args_module.ArgsError as error:

@@ -6,7 +6,7 @@ libdm's dm_size_to_string) so Ganeti's strict parsers and admins' scripts
 read our rows like LVM's.
 """
 
-import dataclasses
+import collections
 
 from ..errors import UsageError
 
@@ -18,31 +18,51 @@ class ReportError(UsageError):
     pass
 
 
-@dataclasses.dataclass(frozen=True)
-class VG:
-    name: str
-    uuid: str
-    size: int  # bytes
-    free: int  # bytes
-    lv_count: int
-    snap_count: int
-    pv_name: str
-    pv_uuid: str
-    allocatable: bool = True
+def lvm_uuid(seed):
+    """A stable LVM-style UUID (32 characters in 6-4-4-4-4-4-6 groups) for a ZFS guid."""
+    # Imported here: hashlib loads OpenSSL, and only the rare UUID fields need it.
+    import hashlib
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    digest = hashlib.sha256(seed.encode()).digest()
+    text = "".join(alphabet[byte % len(alphabet)] for byte in digest[:32])
+    groups, start = [], 0
+    for length in (6, 4, 4, 4, 4, 4, 6):
+        groups.append(text[start:start + length])
+        start += length
+    return "-".join(groups)
 
 
-@dataclasses.dataclass(frozen=True)
-class LV:
-    name: str
-    uuid: str
-    size: int  # bytes
-    active: bool
-    open: bool
-    kernel_major: int  # -1 when inactive
-    kernel_minor: int
-    tags: tuple = ()
-    origin: str = ""  # for a snapshot LV: the LV it was taken of
-    has_snapshots: bool = False
+# Rows are named tuples, not dataclasses, for start-up time (see env.Request).
+# VG: sizes in bytes; guid: the parent dataset's, the seed of the VG and PV
+# UUIDs; lv_count and snap_count are None when the LVs were not listed
+# (see needs_lvs).
+class VG(collections.namedtuple("VG", "name guid size free lv_count snap_count pv_name allocatable", defaults=(True,))):
+    __slots__ = ()
+
+    @property
+    def uuid(self):
+        return lvm_uuid("vg" + self.guid)
+
+    @property
+    def pv_uuid(self):
+        return lvm_uuid("pv" + self.guid)
+
+
+# LV: size in bytes; guid: the zvol's; kernel_major/minor -1 when inactive;
+# origin: for a snapshot LV, the LV it was taken of.
+class LV(
+    collections.namedtuple(
+        "LV",
+        "name guid size active open kernel_major kernel_minor tags origin has_snapshots",
+        defaults=((), "", False),
+    )
+):
+    __slots__ = ()
+
+    @property
+    def uuid(self):
+        return lvm_uuid("lv" + self.guid)
 
     @property
     def attr(self):
@@ -119,6 +139,17 @@ FIELDS = {
     "pv_pe_alloc_count": ("pv", "num", "Alloc", lambda lv, vg: (vg.size - vg.free) // EXTENT_SIZE),
     "pv_tags": ("pv", "str", "PV Tags", lambda lv, vg: ""),
 }
+
+# The vgs/pvs fields computed from the LV list. Every other VG and PV field
+# comes from the parent dataset alone, so without these state.read lists the
+# parent only, not every LV (Ganeti's free-space vgs and all its pvs).
+LV_LIST_FIELDS = ("lv_count", "snap_count")
+
+
+def needs_lvs(command, fields):
+    """Whether a report of `fields` needs the LV list: lvs always, vgs and pvs for the LV counts."""
+    return command == "lvs" or any(field in LV_LIST_FIELDS for field in fields)
+
 
 # What each command can show, its name prefix for short field names
 # ("size" is lv_size in lvs, vg_size in vgs), and its default columns.
@@ -205,13 +236,9 @@ def format_size(size, units="r", suffix=True):
     return text + (letter if suffix else "")
 
 
-@dataclasses.dataclass(frozen=True)
-class Style:
-    headings: bool = True
-    separator: str = None  # None: aligned columns separated by one space
-    aligned: bool = False
-    units: str = "r"
-    suffix: bool = True
+# separator None: aligned columns separated by one space.
+class Style(collections.namedtuple("Style", "headings separator aligned units suffix", defaults=(True, None, False, "r", True))):
+    __slots__ = ()
 
 
 def style_of(args):

@@ -5,15 +5,14 @@ everything a report needs comes from one Zfs.list call; device state is
 read from the kernel's files, never from another process.
 """
 
-import dataclasses
+import collections
 import errno
-import hashlib
 import os
 import stat
 
 from .. import properties
 from ..errors import Error
-from . import report
+from . import decide, report
 
 ZFS_FIELDS = [
     "name",
@@ -33,45 +32,17 @@ class NotFound(Error):
     pass
 
 
-def pv_name(lvm_parent):
-    """The one PV of the emulated VG: the /dev/zvol directory its LVs live in.
-
-    Stable (it follows the configuration, not a device number), unique (no
-    real PV can be a directory) and free of ':', spaces and parentheses,
-    which Ganeti refuses or cannot parse in PV names.
-    """
-    return f"/dev/zvol/{lvm_parent}"
+# Named tuples, not dataclasses, for start-up time (see env.Request).
+# Volume: an emulated LV, a zvol directly under LVM_PARENT with OWNER=lvm;
+# size in bytes; origin_snapshot: the `origin` property, "<dataset>@<snap>"
+# for clones, else "".
+class Volume(collections.namedtuple("Volume", "name dataset size guid tags origin_snapshot")):
+    __slots__ = ()
 
 
-def lvm_uuid(seed):
-    """A stable LVM-style UUID (32 characters in 6-4-4-4-4-4-6 groups) for a ZFS guid."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-    digest = hashlib.sha256(seed.encode()).digest()
-    text = "".join(alphabet[byte % len(alphabet)] for byte in digest[:32])
-    groups, start = [], 0
-    for length in (6, 4, 4, 4, 4, 4, 6):
-        groups.append(text[start:start + length])
-        start += length
-    return "-".join(groups)
-
-
-@dataclasses.dataclass(frozen=True)
-class Volume:
-    """An emulated LV: a zvol directly under LVM_PARENT with OWNER=lvm."""
-
-    name: str
-    dataset: str
-    size: int
-    guid: str
-    tags: tuple
-    origin_snapshot: str  # the `origin` property: "<dataset>@<snap>" for clones, else ""
-
-
-@dataclasses.dataclass(frozen=True)
-class State:
-    vg: report.VG
-    volumes: dict  # LV name -> Volume
-    parent: str
+# volumes: LV name -> Volume; None when the LVs were not listed (read(lvs=False)).
+class State(collections.namedtuple("State", "vg volumes parent")):
+    __slots__ = ()
 
     def origin_lv(self, volume):
         """The LV a snapshot LV was taken of, or "" for an ordinary LV."""
@@ -90,10 +61,27 @@ class State:
             raise NotFound(f'Failed to find logical volume "{self.vg.name}/{name}"')
 
 
-def read(zfs, vg_name, lvm_parent):
-    """The State of the emulated VG, from exactly one zfs process."""
-    rows = zfs.list([lvm_parent], ZFS_FIELDS, types=("filesystem", "volume"), depth=1)
+def read(zfs, vg_name, lvm_parent, lvs=True):
+    """The State of the emulated VG, from exactly one zfs process.
+
+    With lvs=False (a vgs or pvs report that report.needs_lvs says can do
+    without) only the parent dataset is listed, not every LV: the State has
+    no volumes and the VG's LV counts are None.
+    """
+    rows = zfs.list([lvm_parent], ZFS_FIELDS, types=("filesystem", "volume"), depth=1 if lvs else 0)
     parent = next(row for row in rows if row["name"] == lvm_parent)
+    vg = report.VG(
+        name=vg_name,
+        guid=parent["guid"],
+        size=int(parent["used"]) + int(parent["available"]),
+        free=int(parent["available"]),
+        lv_count=None,
+        snap_count=None,
+        pv_name=decide.pv_name(lvm_parent),
+        allocatable=parent[properties.PV_ALLOCATABLE] != "no",
+    )
+    if not lvs:
+        return State(vg, None, lvm_parent)
     volumes = {}
     for row in rows:
         name = row["name"]
@@ -111,21 +99,9 @@ def read(zfs, vg_name, lvm_parent):
             tags=tuple(tag for tag in tags.split(",") if tag) if tags != "-" else (),
             origin_snapshot="" if row["origin"] == "-" else row["origin"],
         )
-    size = int(parent["used"]) + int(parent["available"])
-    state = State(None, volumes, lvm_parent)
+    state = State(vg, volumes, lvm_parent)
     snapshots = sum(1 for volume in volumes.values() if state.origin_lv(volume))
-    vg = report.VG(
-        name=vg_name,
-        uuid=lvm_uuid("vg" + parent["guid"]),
-        size=size,
-        free=int(parent["available"]),
-        lv_count=len(volumes) - snapshots,
-        snap_count=snapshots,
-        pv_name=pv_name(lvm_parent),
-        pv_uuid=lvm_uuid("pv" + parent["guid"]),
-        allocatable=parent[properties.PV_ALLOCATABLE] != "no",
-    )
-    return State(vg, volumes, lvm_parent)
+    return state._replace(vg=vg._replace(lv_count=len(volumes) - snapshots, snap_count=snapshots))
 
 
 # -- device state -----------------------------------------------------------
@@ -227,7 +203,7 @@ def report_lvs(state, names=None, open_devices=None):
         rows.append(
             report.LV(
                 name=name,
-                uuid=lvm_uuid("lv" + volume.guid),
+                guid=volume.guid,
                 size=volume.size,
                 active=active,
                 open=active and open_devices.is_open(zvol_path(volume.dataset), zvol_rdev),

@@ -1,6 +1,9 @@
 """LVM emulation: argv parsing and the decision who answers (pure functions)."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -205,3 +208,22 @@ def test_main_rejects_unknown_options_for_our_vg(tmp_path, monkeypatch, capsys):
     assert main.main("lvextend", ["-r", "-L+1g", "gnt/x"]) == main.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "-r" in err
+
+
+def test_the_pass_through_imports_only_what_deciding_needs(tmp_path):
+    """Start-up time (docs/benchmarks.md): no state, report, commands or zfs before exec'ing the real tool."""
+    conffile = tmp_path / "extstorage-zfs.conf"
+    conffile.write_text("ZFS_PARENT=tank/ganeti\nLVM_VG=gnt\n")
+    code = (
+        "import os, sys\n"
+        "os.execv = lambda path, argv: print(' '.join(sorted(sys.modules)))\n"
+        "from ganeti_zfs.lvm.main import main\n"
+        "main('lvs', ['xenvg'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                            text=True, check=True, env={**os.environ, "GANETI_ZFS_CONFIG": str(conffile)})
+    modules = set(result.stdout.split())
+    assert "ganeti_zfs.lvm.decide" in modules
+    heavy = {"ganeti_zfs.lvm.state", "ganeti_zfs.lvm.report", "ganeti_zfs.lvm.commands", "ganeti_zfs.zfs", "subprocess",
+             "dataclasses", "hashlib"}
+    assert not heavy & modules

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ganeti_zfs.errors import UsageError
-from ganeti_zfs.lvm import commands, state, udev
+from ganeti_zfs.lvm import commands, decide, report, udev
 
 MIB = 1 << 20
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,11 +79,11 @@ def test_udev_rule_calls_the_helper_module_that_exists():
 
 
 def test_pv_name_has_no_characters_ganeti_refuses():
-    name = state.pv_name("tank/gnt")
+    name = decide.pv_name("tank/gnt")
     assert name == "/dev/zvol/tank/gnt" and not re.search(r"[:()\s]", name)
 
 
 def test_lvm_uuids_are_stable_and_shaped_like_lvm():
-    uuid = state.lvm_uuid("12345")
-    assert uuid == state.lvm_uuid("12345") != state.lvm_uuid("12346")
+    uuid = report.lvm_uuid("12345")
+    assert uuid == report.lvm_uuid("12345") != report.lvm_uuid("12346")
     assert re.fullmatch(r"[A-Za-z0-9]{6}(-[A-Za-z0-9]{4}){5}-[A-Za-z0-9]{6}", uuid)

@@ -7,12 +7,16 @@ their field counts and regexes. The guest suite runs Ganeti's real Python
 parsers on the real wrappers' output as well.
 """
 
+import contextlib
+import io
 import re
+import types
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ganeti_zfs.lvm import args, report, state
+from ganeti_zfs import properties
+from ganeti_zfs.lvm import args, commands, decide, report, state
 
 VG_NAME = "gnt"
 PV = "/dev/zvol/tank/gnt"
@@ -147,8 +151,7 @@ _sizes = st.integers(min_value=1, max_value=1 << 44).map(lambda n: n * 512)
 def emulated_vgs(draw):
     size = draw(st.integers(min_value=20480 * MIB, max_value=1 << 50))
     free = draw(st.integers(min_value=0, max_value=size))
-    return report.VG(VG_NAME, state.lvm_uuid(str(size)), size, free, draw(st.integers(0, 500)), draw(st.integers(0, 50)), PV,
-                     state.lvm_uuid("pv"), draw(st.booleans()))
+    return report.VG(VG_NAME, str(size), size, free, draw(st.integers(0, 500)), draw(st.integers(0, 50)), PV, draw(st.booleans()))
 
 
 @st.composite
@@ -158,7 +161,7 @@ def emulated_lvs(draw):
     for name in names:
         active = draw(st.booleans())
         lvs.append(report.LV(
-            name=name, uuid=state.lvm_uuid(name), size=draw(_sizes), active=active, open=active and draw(st.booleans()),
+            name=name, guid=name, size=draw(_sizes), active=active, open=active and draw(st.booleans()),
             kernel_major=230 if active else -1, kernel_minor=draw(st.integers(0, 1 << 20)) if active else -1,
             tags=draw(_tags), origin=draw(st.sampled_from(["", names[0]])) if names else "", has_snapshots=draw(st.booleans()),
         ))
@@ -290,8 +293,8 @@ def test_unknown_field_is_an_error(command, fields):
 
 
 def test_default_report_is_aligned_with_headings():
-    vg = report.VG(VG_NAME, "u", 40 * 1024 * MIB, 30 * 1024 * MIB, 1, 0, PV, "p")
-    lv = report.LV("x.disk0", "u", 256 * MIB, True, True, 230, 0)
+    vg = report.VG(VG_NAME, "1", 40 * 1024 * MIB, 30 * 1024 * MIB, 1, 0, PV)
+    lv = report.LV("x.disk0", "2", 256 * MIB, True, True, 230, 0)
     text = lines_of("lvs", [], vg, [lv])
     heading, row = text.splitlines()
     assert heading.split()[:4] == ["LV", "VG", "Attr", "LSize"]
@@ -304,6 +307,106 @@ def test_default_report_is_aligned_with_headings():
 
 
 def test_snapshot_and_origin_attributes():
-    assert report.LV("s", "u", MIB, True, False, 230, 1, origin="o").attr == "swi-a-s---"
-    assert report.LV("o", "u", MIB, True, True, 230, 1, has_snapshots=True).attr == "owi-aos---"
-    assert report.LV("i", "u", MIB, False, False, -1, -1).attr == "-wi-------"
+    assert report.LV("s", "1", MIB, True, False, 230, 1, origin="o").attr == "swi-a-s---"
+    assert report.LV("o", "1", MIB, True, True, 230, 1, has_snapshots=True).attr == "owi-aos---"
+    assert report.LV("i", "1", MIB, False, False, -1, -1).attr == "-wi-------"
+
+
+# -- vgs and pvs without the LV list --------------------------------------------
+
+PARENT = "tank/gnt"
+_PARENT_ROW = {"name": PARENT, "type": "filesystem", "guid": "1234", "used": str(3 * 1024 * MIB),
+               "available": str(30 * 1024 * MIB), properties.PV_ALLOCATABLE: "-"}
+_LV_ROWS = [
+    {"name": f"{PARENT}/a.disk0", "type": "volume", "guid": "11", "volsize": str(1024 * MIB), properties.OWNER: "lvm"},
+    {"name": f"{PARENT}/b.disk0", "type": "volume", "guid": "12", "volsize": str(512 * MIB), properties.OWNER: "lvm",
+     properties.LV_TAGS: "originstname+inst1"},
+    {"name": f"{PARENT}/a.disk0.snap", "type": "volume", "guid": "13", "volsize": str(1024 * MIB),
+     properties.OWNER: "lvm", "origin": f"{PARENT}/a.disk0@a.disk0.snap"},
+    # Not LVs: an ext-provider volume and a foreign zvol.
+    {"name": f"{PARENT}/x.ext.disk0", "type": "volume", "guid": "14", "volsize": str(MIB), properties.OWNER: "ext"},
+    {"name": f"{PARENT}/foreign", "type": "volume", "guid": "15", "volsize": str(MIB)},
+]
+
+
+class FakeZfs:
+    """Zfs.list over LVM_PARENT and its children, honouring -d as zfs does."""
+
+    def __init__(self, children=_LV_ROWS):
+        self.children = children
+        self.depths = []
+
+    def list(self, names, fields, types=("volume",), recursive=False, depth=None):
+        assert names == [PARENT] and not recursive
+        self.depths.append(depth)
+        rows = [_PARENT_ROW] + (list(self.children) if depth else [])
+        return [{field: row.get(field, "-") for field in fields} for row in rows]
+
+
+# Every field a vgs or pvs report can show.
+VG_PV_FIELDS = [(command, field) for command in ("vgs", "pvs") for field, spec in report.FIELDS.items()
+                if spec[0] in report.REPORTS[command][0]]
+_STYLE = report.Style(headings=False, separator="|", units="b")
+
+
+def _report(command, fields, current):
+    return report.render(fields, [report.cells(fields, None, current.vg, _STYLE)], _STYLE)
+
+
+@pytest.mark.parametrize("command,field", VG_PV_FIELDS)
+def test_only_the_fields_declared_to_need_lvs_change_with_the_lv_list(command, field):
+    full = state.read(FakeZfs(), VG_NAME, PARENT)
+    parent_only = state.read(FakeZfs(), VG_NAME, PARENT, lvs=False)
+    no_lvs = state.read(FakeZfs(children=[]), VG_NAME, PARENT)
+    if report.needs_lvs(command, [field]):
+        # Needed indeed: the same parent with no LVs shows something else.
+        assert _report(command, [field], full) != _report(command, [field], no_lvs)
+    else:
+        assert _report(command, [field], full) == _report(command, [field], parent_only)
+
+
+def test_the_lv_counts_come_from_the_lv_list():
+    vg = state.read(FakeZfs(), VG_NAME, PARENT).vg
+    assert (vg.lv_count, vg.snap_count) == (2, 1)
+    assert state.read(FakeZfs(), VG_NAME, PARENT, lvs=False).volumes is None
+    assert report.needs_lvs("lvs", ["vg_name"]) and report.needs_lvs("vgs", report.resolve_fields("vgs", None))
+
+
+_ganeti_vgs_pvs = [
+    ("vgs", ["--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|", "-ovg_name,vg_free,vg_attr,vg_size"]),
+    ("vgs", ["--noheadings", "--units", "m", "--nosuffix", "-o", "name,size"]),
+    ("vgs", ["--noheadings", "--units=m", "--nosuffix", "--separator", "|", "--options", "vg_name,vg_size,vg_free"]),
+    ("pvs", ["--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+             "-opv_name,vg_name,pv_free,pv_attr,pv_size,pv_name"]),
+    ("pvs", ["--noheadings", "--units=m", "--nosuffix", "--separator", "|", "--options", "pv_name,pv_size,pv_used,pv_free,pv_attr"]),
+]
+
+
+def _listing(command, argv, zfs):
+    """What Emulation.listing prints for an argv naming our VG (or PV)."""
+    cfg = types.SimpleNamespace(lvm_vg=VG_NAME, lvm_parent=PARENT)
+    parsed = args.parse(command, [*argv, VG_NAME if command == "vgs" else PV])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert commands.Emulation(cfg, zfs=zfs).listing(parsed, decide.Plan(decide.EMULATED)) == 0
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("command,argv", _ganeti_vgs_pvs)
+def test_ganeti_vgs_and_pvs_list_the_parent_alone(command, argv):
+    zfs = FakeZfs()
+    text = _listing(command, argv, zfs)
+    assert zfs.depths == [0]
+    assert text == lines_of(command, argv, state.read(FakeZfs(), VG_NAME, PARENT).vg)
+
+
+@settings(max_examples=300)
+@given(command=st.sampled_from(["vgs", "pvs"]), data=st.data())
+def test_any_vgs_or_pvs_field_list_prints_what_the_full_listing_printed(command, data):
+    """Before, every listing read the LV list; the output must not tell the difference."""
+    choices = [field for name, field in VG_PV_FIELDS if name == command]
+    options = data.draw(st.lists(st.sampled_from(choices), max_size=8).map(lambda fields: [",".join(fields)] if fields else []))
+    argv = ["--units=b", "--separator=|"] + [f"-o{value}" for value in options]
+    zfs = FakeZfs()
+    assert _listing(command, argv, zfs) == lines_of(command, argv, state.read(FakeZfs(), VG_NAME, PARENT).vg)
+    assert zfs.depths == [1 if report.needs_lvs(command, report.resolve_fields(command, options)) else 0]

@@ -58,10 +58,11 @@ def make_lv():
 
 
 def zfs_processes(argv):
-    """(stdout, number of zfs/zpool processes) of one wrapper run, counted from its debug log."""
+    """(stdout, the zfs/zpool command lines) of one wrapper run, from its debug log."""
     result = run(argv, env={**os.environ, "GANETI_ZFS_DEBUG": "1"})
-    runs = [line for line in result.stderr.splitlines() if "debug: run: zfs" in line or "debug: run: zpool" in line]
-    return result.stdout, len(runs)
+    runs = [line.partition("debug: run: ")[2] for line in result.stderr.splitlines()
+            if "debug: run: zfs" in line or "debug: run: zpool" in line]
+    return result.stdout, runs
 
 
 def lv_line(name, fields="vg_name,lv_name,lv_size,lv_attr"):
@@ -249,15 +250,26 @@ def test_listings_run_one_zfs_process_at_any_number_of_lvs(make_lv):
         for index in range(count):
             if not os.path.exists(f"/dev/{VG}/n{index}.disk0"):
                 make_lv(f"n{index}.disk0", "8m")
-        for argv in (
-            ["lvs", "--noheadings", "--separator=|", "--units=k", "--nosuffix",
-             "-ovg_name,lv_name,lv_attr,lv_kernel_major,lv_kernel_minor,vg_extent_size,stripes,devices", VG],
-            ["vgs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|", "-ovg_name,vg_free,vg_attr,vg_size", VG],
-            ["pvs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
-             "-opv_name,vg_name,pv_free,pv_attr,pv_size,pv_name", PV],
+        # (argv, depth): Ganeti's vgs and pvs need the parent dataset only
+        # (-d 0); the LV list (-d 1) only for LVs and the VG's LV counts.
+        for argv, depth in (
+            (["lvs", "--noheadings", "--separator=|", "--units=k", "--nosuffix",
+              "-ovg_name,lv_name,lv_attr,lv_kernel_major,lv_kernel_minor,vg_extent_size,stripes,devices", VG], "1"),
+            (["vgs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+              "-ovg_name,vg_free,vg_attr,vg_size", VG], "0"),
+            (["pvs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+              "-opv_name,vg_name,pv_free,pv_attr,pv_size,pv_name", PV], "0"),
+            (["vgs", "--noheadings", "-o", "vg_name,lv_count", VG], "1"),
         ):
-            _output, processes = zfs_processes(argv)
-            assert processes == 1, (argv, processes)
+            _output, runs = zfs_processes(argv)
+            assert len(runs) == 1, (argv, runs)
+            words = runs[0].split()
+            assert words[:2] == ["zfs", "list"] and words[-1] == LVM_PARENT, runs
+            assert words[words.index("-d") + 1] == depth and "-r" not in words, (argv, runs)
+        # The LV count still comes from the LV list (snapshot LVs, lv_attr s..., not counted).
+        attrs = run(["lvs", "--noheadings", "-o", "lv_attr", VG]).stdout.split()
+        lv_count = len([attr for attr in attrs if not attr.startswith("s")])
+        assert run(["vgs", "--noheadings", "-o", "lv_count", VG]).stdout.split() == [str(lv_count)]
 
 
 def test_vg_numbers_are_the_parent_datasets(make_lv):
