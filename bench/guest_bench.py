@@ -75,12 +75,15 @@ class Operation:
     `reference`: bare zfs commands to time it against when the answer itself
     runs none (attach's usual path: the comparison is then with the zfs list
     it would otherwise need). `size`: the size of one answer, from its
-    stdout, for the growth check (default: bytes of output).
+    stdout, for the growth check (default: bytes of output). `merged`: a
+    listing with no VG named, which prints the real LVM's rows first; the
+    real tool's run is then part of the bare commands it is compared with.
     """
 
-    def __init__(self, name, argv, extra_env=None, cwd=None, setup=None, reference=None, size=len):
+    def __init__(self, name, argv, extra_env=None, cwd=None, setup=None, reference=None, size=len, merged=False):
         self.name, self.argv, self.extra_env = name, argv, extra_env or {}
         self.cwd, self.setup, self.reference, self.size = cwd, setup, reference, size
+        self.merged = merged
 
     def command(self):
         return self.argv
@@ -107,6 +110,8 @@ class Operation:
         _, result = self.run(debug=True)
         marker = "debug: run: "
         commands = [shlex.split(line.split(marker, 1)[1]) for line in result.stderr.splitlines() if marker in line]
+        if self.merged:
+            commands.insert(0, [f"/sbin/{self.argv[0]}.distrib", *self.argv[1:]])
         return commands, self.size(result.stdout)
 
 
@@ -171,7 +176,7 @@ def bare_time(commands, prepare=None):
 def _stdin_of(argv):
     if argv[1:2] == ["program"] and "-" in argv:
         from ganeti_zfs import zfs as zfs_module  # the installed package's program
-        return zfs_module.PRUNE_PROGRAM
+        return zfs_module.DESTROY_SNAPSHOTS_PROGRAM
     return None
 
 
@@ -234,9 +239,9 @@ def operations(clock):
 
     return [
         Operation("python3 -c pass (start-up alone)", ["python3", "-c", "pass"], size=lambda _: 0),
-        Operation("lvs (Ganeti's global query)", ganeti_lvs),
+        Operation("lvs (Ganeti's global query)", ganeti_lvs, merged=True),
         Operation("vgs (free space)", ganeti_vgs),
-        Operation("pvs", ganeti_pvs),
+        Operation("pvs", ganeti_pvs, merged=True),
         Operation("ganeti-zfs list", ["ganeti-zfs", "list"]),
         Operation("attach", [str(PROVIDER / "attach")], provider_env(attached), cwd=PROVIDER, reference=[attach_list]),
         create_remove,
@@ -258,8 +263,8 @@ def measure(n, clock):
             "volumes": n,
             "operation": operation.name,
             "zfs_processes": processes,
-            "zfs_commands": [_shorten(shlex.join(c)) for c in commands],
-            "bare_zfs_commands": [_shorten(shlex.join(c)) for c in measured_against],
+            "commands_run": [_shorten(shlex.join(c)) for c in commands],
+            "bare_commands": [_shorten(shlex.join(c)) for c in measured_against],
             "bare_is_reference": not commands and bool(operation.reference),
             "answer_size": size,
             "median_seconds": round(ours, 4),

@@ -64,6 +64,8 @@ def render(report):
         f"Times are medians of {report['repetitions']} runs; *bare zfs* is the same zfs commands the "
         "answer ran (taken from its debug log) replayed on their own in the same run, so the ratio is "
         "our overhead: Python start-up, argument parsing, formatting, waiting for the device. "
+        "Ganeti's lvs and pvs name no VG, so the real LVM's rows are printed first: the real "
+        "tool's run (`/sbin/lvs.distrib` with the same arguments) is part of their *bare* time. "
         "attach usually runs no zfs command at all; its *bare zfs* (marked †) is the `zfs list` it "
         "runs when the device cannot answer alone. `python3 -c pass` is the floor any Python "
         "program pays. Software emulation makes every absolute number several times slower than "
