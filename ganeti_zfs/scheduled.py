@@ -10,8 +10,11 @@ One run, under the node-wide exclusive lock:
    the pool (split only when the argument list would not fit; if a pool's
    call fails, each of its volumes is retried alone so one bad volume cannot
    block the rest);
-4. retention (ganeti_zfs.retention) per volume whose snapshot did not fail,
-   ONE `zfs destroy vol@a,b,c` per volume.
+4. retention (ganeti_zfs.retention) plans, per volume whose snapshot did not
+   fail, which of our snapshots to destroy; ONE `zfs program` per pool then
+   destroys them all, each on its own (a held or cloned one fails alone and
+   is reported), in one transaction group (split only when the argument
+   list would not fit).
 A second run waiting on the lock then finds nothing due.
 """
 
@@ -299,7 +302,8 @@ def _take(zfs, result, pool, volumes, day, budget):
                 result.failed.append((target, str(error)))
 
 
-def _prune(zfs, result, volume, policy, taken_today):
+def _plan_prune(result, volume, policy, taken_today):
+    """Our snapshots of `volume` that retention no longer keeps (full names); fills kept and blocked."""
     snapshots = list(volume.ours)
     if taken_today:
         # Newer than anything listed: give it the highest txg.
@@ -309,15 +313,38 @@ def _prune(zfs, result, volume, policy, taken_today):
         result.kept[f"{volume.name}@{name}"] = roles
     for snapshot, reason in plan.blocked:
         result.blocked.append((f"{volume.name}@{snapshot.name}", reason))
-    names = [snapshot.name for snapshot in plan.destroy]
-    if not names:
-        return
-    try:
-        if not result.dry_run:
-            zfs.destroy_snapshots(volume.name, names)
-        result.pruned += [f"{volume.name}@{name}" for name in names]
-    except zfs_module.ZfsError as error:
-        result.failed.append((f"{volume.name}@{','.join(names)}", str(error)))
+    return [f"{volume.name}@{snapshot.name}" for snapshot in plan.destroy]
+
+
+def _destroy(zfs, result, pool, snapshots, budget):
+    """Destroy `snapshots` of one pool: one `zfs program` per batch, each snapshot on its own."""
+    fixed = ["zfs", "program", "-j", "-m", str(zfs_module.PROGRAM_MEMORY_LIMIT), pool, "-"]
+    batches = split_arguments(fixed, snapshots, min(budget, zfs_module.PROGRAM_ARGUMENTS_LIMIT))
+    if len(batches) > 1:
+        result.notes.append(
+            f"{pool}: {len(snapshots)} snapshots to destroy do not fit in one argument list; "
+            f"destroying them in {len(batches)} zfs program calls"
+        )
+    for batch in batches:
+        if result.dry_run:
+            result.pruned += batch
+            continue
+        try:
+            refusals = zfs.destroy_snapshots_batch(pool, batch)
+        except zfs_module.ZfsError as error:
+            # The program stopped (a timeout, a limit, no permission, a bug
+            # of ours) and may have destroyed some. No fallback to one `zfs
+            # destroy` per volume: that would hide from the admin what is
+            # wrong, and pruning is not urgent. Every snapshot of the batch is
+            # reported, the job fails, and the next run plans again from what
+            # is left.
+            result.failed += [(name, f"not known to be destroyed: {error}") for name in batch]
+            continue
+        for name in batch:
+            if refusals[name]:
+                result.failed.append((name, refusals[name]))
+            else:
+                result.pruned.append(name)
 
 
 def sort_volumes(result, volumes):
@@ -354,10 +381,15 @@ def run_job(zfs, cfg, now, dry_run=False, budget=None):
     taken = set(result.snapshotted)
     done_before = set(result.up_to_date)
     policy = _policy(cfg)
+    doomed = {}  # pool -> full snapshot names to destroy
     for volume in to_prune:
         # A volume whose snapshot failed keeps everything until a run succeeds.
         if volume.name in taken or volume.name in done_before:
-            _prune(zfs, result, volume, policy, taken_today=volume.name in taken)
+            names = _plan_prune(result, volume, policy, taken_today=volume.name in taken)
+            doomed.setdefault(volume.pool, []).extend(names)
+    for pool in sorted(doomed):
+        if doomed[pool]:
+            _destroy(zfs, result, pool, doomed[pool], budget or argument_budget())
     return result
 
 

@@ -5,9 +5,10 @@ a failure into a typed exception recognised from zfs's stderr, so callers
 can tell "does not exist" from "busy" without parsing messages themselves.
 """
 
+import errno
+import os
 import re
 import shlex
-import subprocess
 import time
 
 from . import log
@@ -69,6 +70,74 @@ def classify(command, stderr, returncode):
     return ZfsError(command, stderr, returncode)
 
 
+# The channel program (zfs-program(8)) that prunes: it destroys each snapshot
+# named in its arguments on its own, so a held or cloned one fails alone
+# (zfs.sync.destroy checks first and returns an errno instead of stopping the
+# program), and returns {name = errno} for every name, 0 when destroyed. All
+# of it runs in one transaction group. It takes only names with an "@":
+# given a volume, zfs.sync.destroy would destroy the volume.
+DESTROY_SNAPSHOTS_PROGRAM = """\
+local args = ...
+local results = {}
+for _, name in ipairs(args["argv"]) do
+    if string.find(name, "@", 1, true) then
+        results[name] = zfs.sync.destroy(name)
+    else
+        results[name] = EINVAL
+    end
+end
+return results
+"""
+
+# Bytes of memory the program may use (zfs-program(8): default 10 MB, at
+# most 100 MB). Each name is in it as a Lua string with two table slots
+# (argv, results), and the packed results must fit in it too, or zfs says
+# "Return value too large" after destroying them all. A full argument list
+# (ARG_MAX, 2 MiB by default) of short names needs more than the default.
+PROGRAM_MEMORY_LIMIT = 64 * 1024 * 1024
+# The most argument bytes one program is given: a sixteenth of its memory
+# (ARG_MAX grows with the stack limit, this does not). Its Lua instructions,
+# about 20 a name, then stay far below zfs's default limit of 10 million.
+PROGRAM_ARGUMENTS_LIMIT = PROGRAM_MEMORY_LIMIT // 16
+
+# Why zfs.sync.destroy refused a snapshot (errno, as the Linux kernel module
+# returns it). ENOENT is not here: the snapshot is gone, which is what we
+# wanted (OpenZFS 2.1 itself returns 0 for a snapshot that does not exist).
+_DESTROY_REFUSALS = {
+    errno.EBUSY: "held (zfs hold) or in use",
+    errno.EEXIST: "has clones",
+    errno.EINVAL: "not a snapshot",
+    errno.EXDEV: "not in this pool",
+    errno.ENOSPC: "pool out of space",
+}
+
+
+def destroy_refusal(code):
+    """None when `code` (zfs.sync.destroy's errno) means the snapshot is gone, else why it is not."""
+    if code in (0, errno.ENOENT):
+        return None
+    reason = _DESTROY_REFUSALS.get(code) or os.strerror(code)
+    return f"not destroyed: {reason} ({errno.errorcode.get(code, code)})"
+
+
+def parse_program_results(output, names):
+    """{name: None or reason} from `zfs program -j` output of DESTROY_SNAPSHOTS_PROGRAM.
+
+    -j prints {"return": <the table the program returned>}. Output without an
+    error code for every name means the program did not do what we asked.
+    """
+    import json  # only the snapshot job needs it: see the import in Zfs._run
+
+    try:
+        returned = json.loads(output)["return"]
+        codes = {name: returned[name] for name in names}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ZfsError(["parse"], f"unexpected zfs program output ({error!r}): {output[:200]!r}")
+    if not all(type(code) is int for code in codes.values()):
+        raise ZfsError(["parse"], f"zfs program returned a non-number: {output[:200]!r}")
+    return {name: destroy_refusal(code) for name, code in codes.items()}
+
+
 def parse_rows(output, fields):
     """Rows of `-H` output (tab-separated) as dicts keyed by field name."""
     rows = []
@@ -93,14 +162,21 @@ class Zfs:
 
     # -- running ---------------------------------------------------------
 
-    def _run(self, command, timeout=None):
+    def _run(self, command, timeout=None, input=None):
+        # Imported on first use: attach mostly answers without any zfs
+        # process, and importing subprocess is a large part of its start-up
+        # (docs/benchmarks.md).
+        import subprocess
+
         log.debug("run: " + shlex.join(command))
         self.calls += 1
         started = time.monotonic()
         try:
             process = subprocess.run(
                 command,
-                stdin=subprocess.DEVNULL,
+                # `input` is what `zfs program ... -` reads; else nothing.
+                stdin=None if input is not None else subprocess.DEVNULL,
+                input=input,
                 capture_output=True,
                 text=True,
                 timeout=timeout or self.timeout,
@@ -205,10 +281,25 @@ class Zfs:
             args.append("-r")
         self.zfs(*args, name)
 
-    def destroy_snapshots(self, dataset, snapshot_names):
-        """Destroy several snapshots of one dataset in one command."""
-        if snapshot_names:
-            self.zfs("destroy", f"{dataset}@{','.join(snapshot_names)}")
+    def destroy_snapshots_batch(self, pool, snapshots):
+        """Destroy `snapshots` (full names, all in `pool`) in one `zfs program`.
+
+        Returns {name: None if it is gone, else why zfs refused it}. Raises
+        ZfsError when the program did not run to its end: then some may be
+        destroyed and some not.
+        """
+        if not snapshots:
+            return {}
+        for name in snapshots:
+            if "@" not in name or not name.startswith(pool + "/"):
+                raise ValueError(f"{name} is not a snapshot in pool {pool}")
+        command = [self.zfs_command, "program", "-j", "-m", str(PROGRAM_MEMORY_LIMIT), pool, "-"]
+        try:
+            output = self._run([*command, *snapshots], input=DESTROY_SNAPSHOTS_PROGRAM)
+        except ZfsError as error:
+            # The same type, without thousands of names in its message.
+            raise type(error)([*command, f"<{len(snapshots)} snapshots>"], error.stderr, error.returncode) from None
+        return parse_program_results(output, snapshots)
 
     def snapshot(self, snapshots, properties=None):
         """Take all `snapshots` (full names) atomically, in one command.

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from ganeti_zfs import properties, retention, scheduled
+from ganeti_zfs import zfs as zfs_module
 from ganeti_zfs.errors import UsageError
 
 UTC = datetime.timezone.utc
@@ -158,14 +159,141 @@ def test_prune_plan_counts_the_snapshot_taken_in_this_run():
     volume.ours.append(retention.Snapshot("held", datetime.date(2026, 11, 19), txg=1, holds=1))
     result = scheduled.Result(NOW, "2026-11-26", dry_run=True)
     cfg = type("Cfg", (), {"keep_daily": 2, "keep_weekly": 0, "keep_monthly": 0})()
-    # dry run: plans only, never touches zfs (there is none here)
-    scheduled._prune(None, result, volume, scheduled._policy(cfg), taken_today=True)
-    assert result.pruned == ["tank/ganeti/a@2026-11-20", "tank/ganeti/a@2026-11-21"]
+    names = scheduled._plan_prune(result, volume, scheduled._policy(cfg), taken_today=True)
+    assert names == ["tank/ganeti/a@2026-11-20", "tank/ganeti/a@2026-11-21"]
     assert result.blocked == [("tank/ganeti/a@held", "1 hold(s)")]
     assert result.kept == {
         "tank/ganeti/a@2026-11-22": ("daily",),
         "tank/ganeti/a@2026-11-26": ("daily", "latest"),
     }
+
+
+# -- pruning: one zfs program per pool --------------------------------------------
+
+
+class Recorder:
+    """Stands in for zfs.Zfs in pure-logic tests: answers the inventory with
+    `rows`, records the calls, and refuses what it is told to. What zfs really
+    does with them is tested in the guest (tests/guest/suite/test_scheduled.py)."""
+
+    def __init__(self, rows, refuse=None, failing_volumes=(), program_error=None):
+        self.rows = rows
+        self.refuse = refuse or {}  # full snapshot name -> reason
+        self.failing_volumes = failing_volumes  # their zfs snapshot fails
+        self.program_error = program_error  # raised by every zfs program
+        self.snapshots, self.programs = [], []
+
+    def list(self, names, fields, types, depth):
+        return self.rows
+
+    def snapshot(self, targets, snapshot_properties):
+        self.snapshots.append(list(targets))
+        if any(target.partition("@")[0] in self.failing_volumes for target in targets):
+            raise zfs_module.ZfsError(["zfs", "snapshot"], "cannot create snapshot: out of space")
+
+    def destroy_snapshots_batch(self, pool, snapshots):
+        self.programs.append((pool, list(snapshots)))
+        if self.program_error:
+            raise self.program_error
+        return {name: self.refuse.get(name) for name in snapshots}
+
+
+class PruneCfg:
+    snapshot_parents = "tank/ganeti tank2/ganeti"
+    snapshot_format = "%Y-%m-%d"
+    keep_daily, keep_weekly, keep_monthly = 2, 0, 0
+
+
+def week_of(volume, *extra_rows, days=range(20, 26)):
+    """A volume with our snapshots of November `days` (txg = the day)."""
+    return [row(volume)] + [
+        ours(f"{volume}@2026-11-{d}", f"2026-11-{d}", txg=str(d), creation=str(d)) for d in days
+    ] + list(extra_rows)
+
+
+def prune_rows():
+    return (
+        week_of(
+            "tank/ganeti/a",
+            row("tank/ganeti/a@manual", "snapshot", createtxg="1"),  # not ours
+            ours("tank/ganeti/a@held", "2026-11-01", txg="2", userrefs="1"),
+            ours("tank/ganeti/a@cloned", "2026-11-02", txg="3", clones="tank/ganeti/x"),
+        )
+        + week_of("tank/ganeti/b")  # its snapshot will fail today
+        + week_of("tank/ganeti/c", days=(25, 26))  # done today already; nothing to prune
+        + week_of("tank2/ganeti/d")
+    )
+
+
+def old_days(volume):
+    # Keep 2 daily: today's (26) and the 25th; the 20th..24th go.
+    return [f"{volume}@2026-11-{d}" for d in range(20, 25)]
+
+
+def test_the_plan_decides_what_is_destroyed_one_program_per_pool():
+    zfs = Recorder(prune_rows(), failing_volumes=("tank/ganeti/b",))
+    result = scheduled.run_job(zfs, PruneCfg(), NOW, budget=10**6)
+    # Never the manual, held or cloned snapshots, nor anything of b, whose
+    # snapshot failed today, nor the parents' own.
+    assert zfs.programs == [("tank", old_days("tank/ganeti/a")), ("tank2", old_days("tank2/ganeti/d"))]
+    assert result.pruned == old_days("tank/ganeti/a") + old_days("tank2/ganeti/d")
+    assert result.failed == [("tank/ganeti/b@2026-11-26", "`zfs snapshot` failed: cannot create snapshot: out of space")]
+    assert dict(result.blocked) == {"tank/ganeti/a@held": "1 hold(s)", "tank/ganeti/a@cloned": "cloned to tank/ganeti/x"}
+
+
+def test_a_refused_snapshot_fails_alone():
+    busy, cloned = "tank/ganeti/a@2026-11-21", "tank/ganeti/a@2026-11-23"
+    zfs = Recorder(prune_rows(), refuse={busy: "not destroyed: held (EBUSY)", cloned: "not destroyed: has clones (EEXIST)"})
+    result = scheduled.run_job(zfs, PruneCfg(), NOW, budget=10**6)
+    assert result.failed == [(busy, "not destroyed: held (EBUSY)"), (cloned, "not destroyed: has clones (EEXIST)")]
+    expected = old_days("tank/ganeti/a") + old_days("tank/ganeti/b") + old_days("tank2/ganeti/d")
+    assert result.pruned == [name for name in expected if name not in (busy, cloned)]
+    assert "pruned 13, skipped 2, failed 2" in result.summary()
+
+
+def test_a_program_that_fails_as_a_whole_fails_each_of_its_snapshots():
+    error = zfs_module.Timeout(["zfs", "program", "tank", "-", "<15 snapshots>"], "timed out after 120 s")
+    zfs = Recorder(prune_rows(), program_error=error)
+    result = scheduled.run_job(zfs, PruneCfg(), NOW, budget=10**6)
+    assert [pool for pool, _names in zfs.programs] == ["tank", "tank2"]  # not retried, no fallback
+    assert result.pruned == []
+    expected = old_days("tank/ganeti/a") + old_days("tank/ganeti/b") + old_days("tank2/ganeti/d")
+    assert [name for name, _error in result.failed] == expected
+    assert all(message == f"not known to be destroyed: {error}" for _name, message in result.failed)
+
+
+def test_destroy_lists_are_split_by_the_argument_budget():
+    rows = [r for volume in ("tank/ganeti/a", "tank/ganeti/b") for r in week_of(volume)]
+    doomed = old_days("tank/ganeti/a") + old_days("tank/ganeti/b")
+    fixed = ["zfs", "program", "-j", "-m", str(zfs_module.PROGRAM_MEMORY_LIMIT), "tank", "-"]
+    fixed_cost = sum(len(argument) + 1 + 8 for argument in fixed)
+    each = len("tank/ganeti/a@2026-11-20") + 1 + 8
+    budget = fixed_cost + 4 * each  # room for 4 names
+    zfs = Recorder(rows)
+    result = scheduled.run_job(zfs, PruneCfg(), NOW, budget=budget)
+    assert len(zfs.snapshots) == 1  # (its 2 targets still fit)
+    assert [names for _pool, names in zfs.programs] == [doomed[0:4], doomed[4:8], doomed[8:]]
+    assert result.pruned == doomed
+    note = "tank: 10 snapshots to destroy do not fit in one argument list; destroying them in 3 zfs program calls"
+    assert note in result.notes
+    # One byte less: the fixed part counted is exactly the command's.
+    zfs = Recorder(rows)
+    scheduled.run_job(zfs, PruneCfg(), NOW, budget=budget - 1)
+    assert [len(names) for _pool, names in zfs.programs] == [3, 3, 3, 1]
+
+
+def test_the_program_argument_list_is_capped_below_its_memory():
+    zfs = Recorder(week_of("tank/ganeti/a"))
+    scheduled._destroy(zfs, scheduled.Result(NOW, "x", False), "tank", [f"tank/v{i:07d}@x" for i in range(400_000)], 10**9)
+    sizes = [sum(len(name) + 9 for name in names) for _pool, names in zfs.programs]
+    assert len(sizes) > 1 and max(sizes) <= zfs_module.PROGRAM_ARGUMENTS_LIMIT
+
+
+def test_dry_run_plans_the_same_and_runs_no_program():
+    zfs = Recorder(prune_rows())
+    result = scheduled.run_job(zfs, PruneCfg(), NOW, dry_run=True, budget=10**6)
+    assert zfs.programs == [] and zfs.snapshots == []
+    assert result.pruned == old_days("tank/ganeti/a") + old_days("tank/ganeti/b") + old_days("tank2/ganeti/d")
 
 
 # -- names, clock, output -------------------------------------------------------

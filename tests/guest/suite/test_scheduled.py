@@ -10,11 +10,14 @@ comments (retention rules: ganeti_zfs/retention.py).
 
 import json
 import os
+import re
 import subprocess
 import time
 
 import pytest
 
+from ganeti_zfs import scheduled
+from ganeti_zfs import zfs as zfs_module
 from guestlib import run
 
 EXT_PARENT = "tank/sched"  # ZFS_PARENT of this module's own config
@@ -43,8 +46,21 @@ def snapshot_run(day, *extra, check=True):
     return process, json.loads(process.stdout)
 
 
-def zfs_snapshot_calls(stderr):
-    return [line for line in stderr.splitlines() if "debug: run: zfs snapshot " in line]
+def zfs_processes(stderr):
+    """How many zfs/zpool processes a run started, by subcommand: {"zfs list": 1, ...}."""
+    counts = {}
+    for line in stderr.splitlines():
+        if "debug: run: " in line:
+            command = " ".join(line.partition("debug: run: ")[2].split()[:2])
+            counts[command] = counts.get(command, 0) + 1
+    return counts
+
+
+def destroy_txgs(pool, snapshot_name):
+    """{snapshot: txg} of the destroys of `...@snapshot_name` in the pool's internal history."""
+    history = run(["zpool", "history", "-i", pool]).stdout
+    pattern = re.compile(rf"\[txg:(\d+)\] destroy (\S+@{re.escape(snapshot_name)}) \(")
+    return {match[2]: int(match[1]) for match in pattern.finditer(history)}
 
 
 def snapshots():
@@ -93,9 +109,9 @@ def volumes():
 
 def test_first_run_takes_one_atomic_snapshot_per_volume_per_pool():
     process, result = snapshot_run("2026-11-20")
-    # One `zfs snapshot` process per pool, not one per volume.
-    calls = zfs_snapshot_calls(process.stderr)
-    assert len(calls) == 2, calls
+    # One `zfs list`, one `zfs snapshot` process per pool, not one per
+    # volume; nothing to prune yet.
+    assert zfs_processes(process.stderr) == {"zfs list": 1, "zfs snapshot": 2}, process.stderr
     assert sorted(result["snapshotted"]) == sorted(ELIGIBLE)
     assert result["failed"] == [] and result["pruned"] == []
     assert sorted(e["volume"] for e in result["excluded"]) == sorted([EXPORT_COPY, OPTED_OUT])
@@ -115,7 +131,7 @@ def test_first_run_takes_one_atomic_snapshot_per_volume_per_pool():
 def test_second_run_the_same_day_changes_nothing():
     before = snapshots()
     process, result = snapshot_run("2026-11-20")
-    assert zfs_snapshot_calls(process.stderr) == []
+    assert zfs_processes(process.stderr) == {"zfs list": 1}
     assert result["snapshotted"] == [] and sorted(result["up_to_date"]) == sorted(ELIGIBLE)
     assert result["pruned"] == [] and result["failed"] == []
     assert snapshots() == before
@@ -151,10 +167,28 @@ def test_a_week_of_runs_prunes_exactly_the_expected_snapshots():
     for day in ("2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"):
         process, result = snapshot_run(day)
         assert result["failed"] == [], result["failed"]
+        # The 24th prunes the 21st and the 25th the 22nd, in both pools: one
+        # `zfs program` per pool, however many volumes (56) have something
+        # to destroy. The 23rd and 26th prune nothing (on the 26th: daily
+        # 24, 25, 26, weekly 23, monthly 20), so no program runs.
+        programs = {"zfs program": 2} if day in ("2026-11-24", "2026-11-25") else {}
+        assert zfs_processes(process.stderr) == {"zfs list": 1, "zfs snapshot": 2, **programs}, (day, process.stderr)
+        if day == "2026-11-24":
+            # It pruned the 21st (days 20..24: keep 22, 23, 24 daily, the
+            # 23rd weekly, the 20th monthly), v02's held one excepted, each
+            # pool's in one transaction group.
+            pruned = sorted(result["pruned"])
+            assert pruned == sorted(f"{v}@2026-11-21" for v in ELIGIBLE if v != v02)
+            for pool, parent in (("tank", EXT_PARENT), ("tank2", LVM_PARENT)):
+                txgs = destroy_txgs(pool, "2026-11-21")
+                ours = {name: txg for name, txg in txgs.items() if name.startswith(parent + "/")}
+                assert sorted(ours) == sorted(name for name in pruned if name.startswith(parent + "/"))
+                assert len(set(ours.values())) == 1, (pool, ours)
     # A snapshot of someone else's already has the name the 27th would use.
     run(["zfs", "snapshot", f"{v04}@2026-11-27"])
     process, result = snapshot_run("2026-11-27", check=False)
     assert process.returncode == 1
+    assert zfs_processes(process.stderr) == {"zfs list": 1, "zfs snapshot": 2, "zfs program": 2}, process.stderr
     assert [f["name"] for f in result["failed"]] == [f"{v04}@2026-11-27"]
     assert f"error: {v04}@2026-11-27: exists and was not taken by this job today" in process.stderr
     skipped = {s["snapshot"]: s["reason"] for s in result["skipped"]}
@@ -176,6 +210,44 @@ def test_a_week_of_runs_prunes_exactly_the_expected_snapshots():
     assert names_of(v04, listing) == {"2026-11-20", "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"}
     assert listing[f"{v04}@2026-11-27"][KIND] == "-"
     assert names_of(v00, listing) == expected | {"ganeti-export"}  # the export snapshot stays
+
+
+def test_held_and_cloned_snapshots_given_to_the_program_fail_alone():
+    # The plan never passes them (the week above); if one got there (a hold
+    # or a clone made after the job listed them), zfs refuses it, says why,
+    # and the others of the same program are still destroyed.
+    v02, v03, v06 = EXT_VOLUMES[2], EXT_VOLUMES[3], EXT_VOLUMES[6]
+    held, cloned = f"{v02}@2026-11-21", f"{v03}@2026-11-22"
+    run(["zfs", "snapshot", f"{v06}@destroy-me"])
+    batch = [held, f"{v06}@destroy-me", cloned, f"{v06}@never-existed"]
+    results = zfs_module.Zfs().destroy_snapshots_batch("tank", batch)
+    assert results == {
+        held: "not destroyed: held (zfs hold) or in use (EBUSY)",
+        f"{v06}@destroy-me": None,
+        cloned: "not destroyed: has clones (EEXIST)",
+        f"{v06}@never-existed": None,  # gone counts as destroyed (zfs itself says 0)
+    }
+    listing = snapshots()
+    assert held in listing and listing[held]["userrefs"] == "1"
+    assert cloned in listing and listing[cloned]["clones"] == CLONE
+    assert f"{v06}@destroy-me" not in listing
+    assert run(["zfs", "list", "-H", "-o", "origin", CLONE]).stdout.strip() == cloned
+
+
+def test_the_program_destroys_only_snapshots_of_its_pool():
+    # Its own guard and zfs's: a volume's name (zfs.sync.destroy would
+    # destroy the volume) and a snapshot of another pool are refused.
+    volume = NOT_OURS
+    other_pool = f"{LVM_VOLUMES[0]}@2026-11-20"
+    process = run(
+        ["zfs", "program", "-j", "tank", "-", volume, other_pool],
+        stdin=None,
+        input=zfs_module.DESTROY_SNAPSHOTS_PROGRAM,
+    )
+    assert json.loads(process.stdout) == {"return": {volume: 22, other_pool: 18}}  # EINVAL, EXDEV
+    assert zfs_module.destroy_refusal(22) == "not destroyed: not a snapshot (EINVAL)"
+    assert zfs_module.destroy_refusal(18) == "not destroyed: not in this pool (EXDEV)"
+    run(["zfs", "list", volume, other_pool])  # both still there
 
 
 def test_quiet_run_prints_only_errors_and_fails():
@@ -204,9 +276,15 @@ def test_dry_run_changes_nothing():
 
 def test_a_long_argument_list_is_split_and_said():
     process, result = snapshot_run("2026-11-29", "--arg-budget", "1500")
-    calls = zfs_snapshot_calls(process.stderr)
-    assert len(calls) > 2
+    # 1500 bytes hold 40 `zfs snapshot` targets (tank/sched/v00@2026-11-29,
+    # 34 bytes each, after 129 of command and options) and 41 names to
+    # destroy (after 90): tank's 50 volumes take 2 of each, tank2's 6 one.
+    assert zfs_processes(process.stderr) == {"zfs list": 1, "zfs snapshot": 3, "zfs program": 3}, process.stderr
     assert f"{EXT_PARENT.split('/')[0]}: 50 snapshots do not fit in one argument list" in process.stderr
+    # Every volume has one snapshot to prune today (the 26th; v04's 25th).
+    note = "tank: 50 snapshots to destroy do not fit in one argument list; destroying them in 2 zfs program calls"
+    assert note in process.stderr
+    assert len(result["pruned"]) == len(ELIGIBLE)
     assert sorted(result["snapshotted"]) == sorted(ELIGIBLE) and result["failed"] == []
     listing = snapshots()
     assert all("2026-11-29" in names_of(volume, listing) for volume in ELIGIBLE)
@@ -249,10 +327,33 @@ def test_one_bad_volume_does_not_block_its_pool():
     assert process.returncode == 1
     assert [f["name"] for f in result["failed"]] == [f"{long_volume}@2026-11-30"]
     assert "snapshotting 51 volumes together failed" in process.stderr
-    # 1 failed batch + 51 single calls on tank, 1 call on tank2.
-    assert len(zfs_snapshot_calls(process.stderr)) == 53
+    # 1 failed batch + 51 single calls on tank, 1 call on tank2; pruning
+    # still one program per pool.
+    assert zfs_processes(process.stderr) == {"zfs list": 1, "zfs snapshot": 53, "zfs program": 2}, process.stderr
     assert sorted(result["snapshotted"]) == sorted(ELIGIBLE)
     listing = snapshots()
     assert all("2026-11-30" in names_of(volume, listing) for volume in ELIGIBLE)
     assert names_of(long_volume, listing) == set()
     run(["zfs", "destroy", long_volume])
+
+
+def test_a_full_argument_list_fits_in_the_programs_memory():
+    # The most names one program gets: short ones, as many as fit in the
+    # argument budget. They do not exist, so nothing is destroyed (and zfs
+    # answers 0 for each). Last in the file: it takes a while under emulation.
+    fixed = ["zfs", "program", "-j", "-m", str(zfs_module.PROGRAM_MEMORY_LIMIT), "tank", "-"]
+    names = [f"tank/gone/{i}@x" for i in range(200_000)]
+    batch = scheduled.split_arguments(fixed, names, min(scheduled.argument_budget(), zfs_module.PROGRAM_ARGUMENTS_LIMIT))[0]
+    assert len(batch) > 50_000
+    results = zfs_module.Zfs(timeout=1800).destroy_snapshots_batch("tank", batch)
+    assert len(results) == len(batch) and set(results.values()) == {None}
+    # Why PROGRAM_MEMORY_LIMIT: zfs's default memory limit (10 MB) is too small for it.
+    process = run(
+        ["zfs", "program", "-j", "tank", "-", *batch],
+        stdin=None,
+        input=zfs_module.DESTROY_SNAPSHOTS_PROGRAM,
+        check=False,
+        timeout=1800,
+    )
+    assert process.returncode != 0 and process.stdout == ""
+    assert "Memory limit exhausted" in process.stderr, process.stderr
