@@ -6,6 +6,9 @@ Everything that needs ZFS is in tests/guest/suite/test_provider.py.
 """
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -253,3 +256,25 @@ def test_is_export_copy(candidate, expected):
 )
 def test_clone_names(text, names):
     assert volume.clone_names(text) == names
+
+
+def test_attach_of_a_ready_device_runs_and_imports_nothing_heavy(ganeti_env):
+    """attach runs on nearly every Ganeti disk RPC (docs/benchmarks.md): when the
+    device answers for itself, no zfs process and no dataclasses, subprocess or
+    traceback import. The device check is the only thing replaced (no zvols here)."""
+    code = (
+        "import sys\n"
+        "from ganeti_zfs import provider, volume, zfs\n"
+        "volume.device_problem = lambda link, dataset: None\n"
+        "zfs.Zfs._run = lambda *args, **kw: sys.exit('attach ran zfs')\n"
+        "status = provider.main('attach')\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, env=ganeti_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"/dev/zvol/tank/ganeti/{NAME}\n"
+    modules = set(result.stderr.split())
+    assert "ganeti_zfs.provider" in modules
+    assert not {"dataclasses", "subprocess", "traceback"} & modules
