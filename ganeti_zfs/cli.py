@@ -25,7 +25,14 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(command=None):
+    """The parser of every subcommand, or, given `command`, of that one in full.
+
+    Given `command`, only its module is imported: `ganeti-zfs list` need not
+    load the snapshot job or the provider (start-up time, docs/benchmarks.md).
+    The other subcommands still get their name and help line, all that
+    choosing between them needs.
+    """
     parser = argparse.ArgumentParser(
         prog="ganeti-zfs", description="Ganeti ExtStorage provider and LVM emulation on local ZFS zvols."
     )
@@ -39,8 +46,10 @@ def build_parser():
     parser.add_argument("-c", "--config", metavar="PATH", dest="global_config", help=argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, function_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         subparser = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
+        if command not in (None, name):
+            continue
+        module = importlib.import_module(module_name)
         if hasattr(module, "add_arguments"):
             module.add_arguments(subparser)
         subparser.set_defaults(function=getattr(module, function_name))
@@ -52,12 +61,24 @@ def build_parser():
 FAILURE_STATUS = {"check": 3}
 
 
+def named_command(argv):
+    """The subcommand argv names, as argparse will find it: its first word that
+    is neither an option nor the value of -c/--config."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-c", "--config"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    command = next((word for word in argv if word in SUBCOMMANDS), None)
+    command = named_command(argv)
     failure_status = FAILURE_STATUS.get(command)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command if command in SUBCOMMANDS else None).parse_args(argv)
     except SystemExit as exit:
         if exit.code and failure_status:
             return failure_status

@@ -1,6 +1,9 @@
 """`ganeti-zfs`: subcommand registration, options, errors as one line."""
 
 import importlib
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,38 @@ def test_config_without_parent_is_one_line(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert status == 1 and out == ""
     assert err.splitlines() == [f"ganeti-zfs list: ZFS_PARENT is not set in {path}"]
+
+
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["list"], "list"),
+        (["-c", "snapshot", "list", "--json"], "list"),
+        (["--config", "check", "size"], "size"),
+        (["--config=/x.conf", "-c/y.conf", "snapshots"], "snapshots"),
+        (["--help"], None),
+        (["-c", "/x.conf"], None),
+    ],
+)
+def test_named_command_is_the_one_argparse_chooses(argv, command):
+    assert cli.named_command(argv) == command
+    if command:
+        assert cli.build_parser(command).parse_args(argv).command == command
+
+
+def test_a_subcommand_imports_only_its_own_module(tmp_path):
+    """Start-up time (docs/benchmarks.md): `ganeti-zfs list` loads neither the
+    snapshot job, the monitoring check nor the provider."""
+    conffile = tmp_path / "extstorage-zfs.conf"
+    conffile.write_text("ZFS_PARENT=tank/ganeti\n")
+    code = (
+        "import sys\n"
+        "from ganeti_zfs import cli\n"
+        "args = cli.build_parser(cli.named_command(sys.argv[1:])).parse_args(sys.argv[1:])\n"
+        "print(args.function.__module__, ' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, "-c", str(conffile), "list", "--json"],
+                            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, check=True)
+    chosen, *modules = result.stdout.split()
+    assert chosen == "ganeti_zfs.helpers"
+    assert not {"ganeti_zfs.scheduled", "ganeti_zfs.check", "ganeti_zfs.provider", "dataclasses"} & set(modules)
