@@ -25,6 +25,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -320,6 +321,9 @@ def _assignment(text):
 
 
 def main(argv=None):
+    # A SIGTERM (CI's timeout, a killed make) leaves through the finally
+    # blocks, which kill QEMU; by default it would leave the guest running.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--release", default=DEFAULT_RELEASE)
     sub = parser.add_subparsers(dest="command", required=True)
