@@ -318,8 +318,7 @@ def _plan_prune(result, volume, policy, taken_today):
 
 def _destroy(zfs, result, pool, snapshots, budget):
     """Destroy `snapshots` of one pool: one `zfs program` per batch, each snapshot on its own."""
-    fixed = ["zfs", "program", "-j", "-m", str(zfs_module.PROGRAM_MEMORY_LIMIT), pool, "-"]
-    batches = split_arguments(fixed, snapshots, min(budget, zfs_module.PROGRAM_ARGUMENTS_LIMIT))
+    batches = split_arguments(zfs_module.destroy_program_command(pool), snapshots, min(budget, zfs_module.PROGRAM_ARGUMENTS_LIMIT))
     if len(batches) > 1:
         result.notes.append(
             f"{pool}: {len(snapshots)} snapshots to destroy do not fit in one argument list; "

@@ -112,6 +112,12 @@ _DESTROY_REFUSALS = {
 }
 
 
+def destroy_program_command(pool, zfs="zfs"):
+    """The argv, before the snapshot names, that runs DESTROY_SNAPSHOTS_PROGRAM
+    (also what the snapshot job measures its argument budget against)."""
+    return [zfs, "program", "-j", "-m", str(PROGRAM_MEMORY_LIMIT), pool, "-"]
+
+
 def destroy_refusal(code):
     """None when `code` (zfs.sync.destroy's errno) means the snapshot is gone, else why it is not."""
     if code in (0, errno.ENOENT):
@@ -293,7 +299,7 @@ class Zfs:
         for name in snapshots:
             if "@" not in name or not name.startswith(pool + "/"):
                 raise ValueError(f"{name} is not a snapshot in pool {pool}")
-        command = [self.zfs_command, "program", "-j", "-m", str(PROGRAM_MEMORY_LIMIT), pool, "-"]
+        command = destroy_program_command(pool, self.zfs_command)
         try:
             output = self._run([*command, *snapshots], input=DESTROY_SNAPSHOTS_PROGRAM)
         except ZfsError as error:
