@@ -2,20 +2,29 @@
 
 PYTHON ?= /usr/bin/python3
 
+# --- the host's own packages (scripts/host-packages) ---
+
+# Every target that builds or tests starts here: nothing happens when the
+# list is installed; as root the missing packages are installed, otherwise
+# the apt-get line that is needed is printed and make stops.
+.PHONY: host-packages
+host-packages:
+	@scripts/ensure-host-packages
+
 .PHONY: guest test-host test-guest test
 
 # --- tests (host unit tests, and the real-ZFS test guest: tests/guest/README.md) ---
 
 # Build the test guest image unless the cache already holds it for this recipe.
-guest:
+guest: host-packages
 	$(PYTHON) tests/guest/vm.py build
 
-test-host:
+test-host: host-packages
 	$(PYTHON) -m pytest tests/unit
 
 # Boots the guest once and runs tests/guest/suite in it with the freshly built .deb.
 # GUEST_PYTEST_ARGS="-k zvol" narrows the guest run; GUEST_DEBS overrides the .deb(s).
-test-guest: deb deb-previous
+test-guest: host-packages deb deb-previous
 	$(PYTHON) -m pytest -v tests/guest
 
 test: test-host lint test-guest
@@ -34,7 +43,7 @@ DPKG_BUILDPACKAGE = $(BUILD_ENV) DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" \
 .PHONY: deb deb-previous man lint
 
 # dpkg-buildpackage writes to the parent directory; the results move to build/.
-deb:
+deb: host-packages
 	rm -f build/$(PACKAGE)_$(VERSION)_*
 	$(DPKG_BUILDPACKAGE)
 	mkdir -p build
@@ -45,7 +54,7 @@ deb:
 # starting point of the upgrade test. Built from a copy of the files git tracks
 # or would track (not ignored), so untracked build output cannot leak in.
 PREVIOUS_VERSION = $(VERSION)~prev1
-deb-previous:
+deb-previous: host-packages
 	rm -rf build/previous build/previous-src
 	mkdir -p build/previous build/previous-src
 	git ls-files -z --cached --others --exclude-standard | \
@@ -59,7 +68,7 @@ deb-previous:
 	@ls build/previous/$(PACKAGE)_$(PREVIOUS_VERSION)_all.deb
 
 # The man pages, for reading: man -l build/man/ganeti-zfs.8
-man:
+man: host-packages
 	scripts/gen-man build/man
 
 # lintian as Debian's archive would run it (plus the pedantic and info tags,
@@ -78,14 +87,14 @@ lint: deb man
 
 # The main job, narrated: a cluster, an instance on a zvol, listings, a
 # scheduled snapshot, a live export, removal (tests/guest/demo.sh).
-demo: deb
+demo: host-packages deb
 	$(PYTHON) tests/guest/vm.py script --deb build/$(PACKAGE)_$(VERSION)_all.deb tests/guest/demo.sh
 
 # Process counts and overhead against bare zfs for 10, 100 and 1000 volumes;
 # results in docs/bench/ and docs/benchmarks.md (bench/guest_bench.py, bench/report.py).
 BENCH_SIZES ?= 10 100 1000
 BENCH_REPEAT ?= 3
-bench: deb
+bench: host-packages deb
 	$(PYTHON) tests/guest/vm.py script --timeout 5400 --deb build/$(PACKAGE)_$(VERSION)_all.deb \
 		--env "BENCH_SIZES=$(BENCH_SIZES)" --env "BENCH_REPEAT=$(BENCH_REPEAT)" bench/guest_bench.py
 	mkdir -p docs/bench
