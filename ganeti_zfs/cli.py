@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "verify": ("ganeti_zfs.provider", "verify_command", "check the config, the parent dataset and its pool"),
     "snapshot": ("ganeti_zfs.scheduled", "run", "take the scheduled snapshots that are due, prune old ones (cron)"),
     "check": ("ganeti_zfs.check", "run", "monitoring plugin: snapshot freshness, pool health and capacity"),
+    "import-original": ("ganeti_zfs.upgrade", "import_original_command",
+                        "take over the settings, volumes and snapshots of the original shell tool"),
 }
 
 

@@ -107,7 +107,7 @@ KEYS = {
     "ZFS_PROPERTIES": (_text, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
     "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY; -R is refused"),
     "LVM_VG": (_vg_name, "", "volume group name the LVM emulation answers for (EXTP_VG); empty disables it"),
-    "LVM_PARENT": (_text, "", "parent dataset of the emulated LVs (default: <pool of ZFS_PARENT>/<LVM_VG>)"),
+    "LVM_PARENT": (_text, "", "parent dataset of the emulated LVs (default: ZFS_PARENT, as in the original)"),
     "USED_PROPERTY": (_used_property, "used", "used or logicalused, for sizes shown by helpers (EXTP_USED)"),
     "ATTACH_TIMEOUT": (_positive_number, "10", "seconds attach waits for the device node"),
     "ZFS_TIMEOUT": (_positive_number, "120", "seconds any zfs or zpool command may take"),
@@ -150,12 +150,16 @@ class Config:
 
     @property
     def lvm_parent(self):
+        """The dataset of the emulated LVs. By default ZFS_PARENT, where the
+        original tool's lvcreate put them: its VG's size and free space were
+        that dataset's (original-README.txt, `gnt-node list-storage`). The
+        LVs and the provider's ext volumes then share it; ownership
+        (properties.OWNER) tells them apart."""
         if self.values["LVM_PARENT"]:
             return self.values["LVM_PARENT"]
-        pool = self.parent.split("/")[0]
         if not self.values["LVM_VG"]:
             raise ConfigError(f"LVM_VG is not set in {self.path}")
-        return f"{pool}/{self.values['LVM_VG']}"
+        return self.parent
 
     def dataset(self, vol_name):
         return f"{self.parent}/{vol_name}"
@@ -176,44 +180,58 @@ def _expand(raw, seen):
     return "".join(parts)
 
 
-def parse_text(text, path="<config>"):
-    """KEY -> raw string value, in our key names, from shell-like text."""
+def parse_text(text, path="<config>", skipped=None):
+    """KEY -> raw string value, in our key names, from shell-like text.
+
+    A line that is not a valid setting is an error; given a list as
+    `skipped`, it is appended there as an error message instead (the
+    original tool's shell files may hold other shell code: upgrade.py).
+    """
     raw = {}
     for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        idiom = _DEFAULT_IDIOM.match(stripped)
-        only_if_unset = None
-        if idiom:
-            only_if_unset, stripped = idiom.group(1), idiom.group(2)
-        match = _ASSIGNMENT.match(stripped)
-        if not match:
-            raise ConfigError(f"{path}:{number}: not a KEY=value line: {line.strip()!r}")
-        name, value_text = match.groups()
-        key = ALIASES.get(name, name)
-        if key not in KEYS:
-            raise ConfigError(f"{path}:{number}: unknown setting {name!r}")
         try:
-            words = shlex.split(_expand(value_text, raw), comments=True)
-        except ValueError as error:
-            raise ConfigError(f"{path}:{number}: {error}")
-        if len(words) > 1:
-            raise ConfigError(f"{path}:{number}: quote a value that has spaces: {line.strip()!r}")
-        if only_if_unset and raw.get(ALIASES.get(only_if_unset, only_if_unset)):
-            continue
-        value = words[0] if words else ""
-        if value:
-            # Checked here too, so that the message can name the line.
-            parser = KEYS[key][0]
-            try:
-                parser(value, name)
-            except ConfigError as error:
-                raise ConfigError(f"{path}:{number}: {error}")
-        raw[key] = value
-        # $EXTP_VG and $LVM_VG both refer to it in later lines.
-        raw[name] = value
+            _parse_line(line, raw, f"{path}:{number}")
+        except ConfigError as error:
+            if skipped is None:
+                raise
+            skipped.append(str(error))
     return {key: value for key, value in raw.items() if key in KEYS}
+
+
+def _parse_line(line, raw, where):
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return
+    idiom = _DEFAULT_IDIOM.match(stripped)
+    only_if_unset = None
+    if idiom:
+        only_if_unset, stripped = idiom.group(1), idiom.group(2)
+    match = _ASSIGNMENT.match(stripped)
+    if not match:
+        raise ConfigError(f"{where}: not a KEY=value line: {line.strip()!r}")
+    name, value_text = match.groups()
+    key = ALIASES.get(name, name)
+    if key not in KEYS:
+        raise ConfigError(f"{where}: unknown setting {name!r}")
+    try:
+        words = shlex.split(_expand(value_text, raw), comments=True)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}")
+    if len(words) > 1:
+        raise ConfigError(f"{where}: quote a value that has spaces: {line.strip()!r}")
+    if only_if_unset and raw.get(ALIASES.get(only_if_unset, only_if_unset)):
+        return
+    value = words[0] if words else ""
+    if value:
+        # Checked here too, so that the message can name the line.
+        parser = KEYS[key][0]
+        try:
+            parser(value, name)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}")
+    raw[key] = value
+    # $EXTP_VG and $LVM_VG both refer to it in later lines.
+    raw[name] = value
 
 
 def build(raw, path="<config>"):

@@ -21,6 +21,9 @@ PV_ALLOCATABLE = "ganeti-zfs:pv-allocatable"
 # On snapshots: which kind we took: "daily" (the scheduled job; weekly and
 # monthly are roles retention derives from SNAPSHOT_DATE) or "export".
 SNAPSHOT_KIND = "ganeti-zfs:snapshot"
+# ... or "original": a daily snapshot of the original shell tool, taken over
+# on upgrade (upgrade.py). Never pruned; it counts for freshness.
+SNAPSHOT_KIND_ORIGINAL = "original"
 # On scheduled snapshots: the UTC day (YYYY-MM-DD) of the run that took them.
 # Retention and "already done today" go by it, not by the name (whose format
 # an admin may change) nor by `creation` (tests move the job's clock).

@@ -307,5 +307,10 @@ def _run(action_name, environ):
 
 
 def verify_command(args, cfg, zfs):
-    """`ganeti-zfs verify`: the provider's checks, for admins."""
+    """`ganeti-zfs verify`: the provider's checks, and the LVM emulation's parent, for admins."""
     print(check_node(cfg, zfs))
+    if cfg.lvm_vg:
+        if not zfs.exists(cfg.lvm_parent):
+            raise Error(f"the LVM emulation's parent dataset {cfg.lvm_parent} (volume group {cfg.lvm_vg}) "
+                        f"does not exist: zfs create -p {cfg.lvm_parent}, or set LVM_PARENT in {cfg.path}")
+        print(f"ok: volume group {cfg.lvm_vg} is emulated from {cfg.lvm_parent}")

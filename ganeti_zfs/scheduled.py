@@ -64,7 +64,10 @@ class Volume:
     problem: str = ""  # why the job cannot work on it safely (a failure)
     snapshot_names: set = dataclasses.field(default_factory=set)  # every snapshot, ours or not
     ours: list = dataclasses.field(default_factory=list)  # retention.Snapshot, scheduled ones only
-    newest_ours_creation: int = 0  # `creation` of the newest of ours, 0 if none
+    newest_ours_creation: int = 0  # `creation` of the newest of ours (or the original's), 0 if none
+    # The original tool's daily snapshots, taken over by upgrade.py: never
+    # pruned, but they count for freshness and hold their names.
+    original_snapshots: set = dataclasses.field(default_factory=set)
 
     @property
     def pool(self):
@@ -72,33 +75,33 @@ class Volume:
 
 
 def snapshot_parents(cfg):
-    """[(dataset, required)]: a missing default LVM parent just means no LVs yet."""
+    """[(dataset, required)]: a missing LVM parent just means no LVs yet.
+
+    By default the LVM parent is ZFS_PARENT itself (config.Config.lvm_parent):
+    then it is listed once.
+    """
     if cfg.snapshot_parents:
-        return [(dataset, True) for dataset in cfg.snapshot_parents.split()]
+        return [(dataset, True) for dataset in dict.fromkeys(cfg.snapshot_parents.split())]
     parents = [(cfg.parent, True)]
-    if cfg.lvm_vg or cfg.values["LVM_PARENT"]:
+    if (cfg.lvm_vg or cfg.values["LVM_PARENT"]) and cfg.lvm_parent != cfg.parent:
         parents.append((cfg.lvm_parent, False))
     return parents
 
 
 def _list_parents(zfs, parents):
-    """Rows of the inventory listing and the errors for missing required parents."""
+    """Rows of the inventory listing, from ONE zfs process even when a parent
+    is missing, and the errors for missing required parents."""
     names = [dataset for dataset, _required in parents]
-    try:
-        return zfs.list(names, INVENTORY_FIELDS, types=("volume", "snapshot"), depth=2), []
-    except zfs_module.DoesNotExist:
-        pass
-    present, errors = [], []
+    rows, missing = zfs.list_present(names, INVENTORY_FIELDS, types=("volume", "snapshot"), depth=2)
+    errors = []
     for dataset, required in parents:
-        if zfs.exists(dataset):
-            present.append(dataset)
-        elif required:
+        if dataset not in missing:
+            continue
+        if required:
             errors.append((dataset, "snapshot parent does not exist"))
         else:
             log.debug(f"{dataset} does not exist (no emulated LVs yet); nothing to snapshot there")
-    if not present:
-        return [], errors
-    return zfs.list(present, INVENTORY_FIELDS, types=("volume", "snapshot"), depth=2), errors
+    return rows, errors
 
 
 def _set(value):
@@ -164,6 +167,9 @@ def volumes_from_rows(rows, parent_names):
         ours = _our_snapshot(row)
         if ours:
             volume.ours.append(ours)
+        if row[properties.SNAPSHOT_KIND] == properties.SNAPSHOT_KIND_ORIGINAL:
+            volume.original_snapshots.add(short_name)
+        if ours or row[properties.SNAPSHOT_KIND] == properties.SNAPSHOT_KIND_ORIGINAL:
             volume.newest_ours_creation = max(volume.newest_ours_creation, int(row["creation"]))
     return [volumes[name] for name in sorted(volumes)]
 
@@ -357,6 +363,13 @@ def sort_volumes(result, volumes):
         elif volume.problem:
             result.failed.append((volume.name, volume.problem))
         elif any(snapshot.day == today for snapshot in volume.ours):
+            result.up_to_date.append(volume.name)
+            to_prune.append(volume)
+        elif result.snapshot_name in volume.original_snapshots:
+            result.notes.append(
+                f"{volume.name}@{result.snapshot_name} is the original tool's snapshot of today; "
+                "kept, and it stands for today's scheduled snapshot"
+            )
             result.up_to_date.append(volume.name)
             to_prune.append(volume)
         elif result.snapshot_name in volume.snapshot_names:

@@ -20,10 +20,11 @@ DEFAULT_TIMEOUT = 120
 class ZfsError(Error):
     """A zfs or zpool command failed for a reason we do not classify."""
 
-    def __init__(self, command, stderr, returncode=None):
+    def __init__(self, command, stderr, returncode=None, stdout=""):
         self.command = list(command)
         self.stderr = (stderr or "").strip()
         self.returncode = returncode
+        self.stdout = stdout  # what it printed before failing (zfs list: the names it found)
         detail = self.stderr.splitlines()[-1] if self.stderr else f"exit status {returncode}"
         super().__init__(f"`{shlex.join(self.command)}` failed: {detail}")
 
@@ -62,12 +63,28 @@ _STDERR_PATTERNS = [
 ]
 
 
-def classify(command, stderr, returncode):
+def classify(command, stderr, returncode, stdout=""):
     """The exception for a failed command, chosen by its stderr."""
     for pattern, error_type in _STDERR_PATTERNS:
         if pattern.search(stderr or ""):
-            return error_type(command, stderr, returncode)
-    return ZfsError(command, stderr, returncode)
+            return error_type(command, stderr, returncode, stdout)
+    return ZfsError(command, stderr, returncode, stdout)
+
+
+# zfs list names each dataset it cannot find on a line of its own and
+# still lists the others (exit status 1).
+_CANNOT_OPEN = re.compile(r"^cannot open '([^']+)': dataset does not exist$")
+
+
+def missing_datasets(stderr, names):
+    """The `names` that stderr says do not exist, or None if it says anything else."""
+    missing = []
+    for line in stderr.splitlines():
+        match = _CANNOT_OPEN.match(line.strip())
+        if not match or match.group(1) not in names:
+            return None
+        missing.append(match.group(1))
+    return missing or None
 
 
 # The channel program (zfs-program(8)) that prunes: it destroys each snapshot
@@ -193,7 +210,7 @@ class Zfs:
             raise Timeout(command, f"timed out after {timeout or self.timeout} s")
         log.debug(f"exit {process.returncode} after {time.monotonic() - started:.3f} s")
         if process.returncode != 0:
-            raise classify(command, process.stderr, process.returncode)
+            raise classify(command, process.stderr, process.returncode, process.stdout)
         return process.stdout
 
     def zfs(self, *args, timeout=None):
@@ -209,6 +226,21 @@ class Zfs:
 
         `fields` may include user properties; an unset one reads as "-".
         """
+        return parse_rows(self.zfs(*self._list_args(fields, types, recursive, depth), *names), fields)
+
+    def list_present(self, names, fields, types=("volume",), recursive=False, depth=None):
+        """(rows, missing names): like list(), but a name that does not exist
+        is reported instead of failing the call, still in one process."""
+        try:
+            return self.list(names, fields, types, recursive, depth), []
+        except DoesNotExist as error:
+            missing = missing_datasets(error.stderr, names)
+            if missing is None:
+                raise
+            return parse_rows(error.stdout, fields), missing
+
+    @staticmethod
+    def _list_args(fields, types, recursive, depth):
         args = ["list", "-H", "-p", "-o", ",".join(fields)]
         if types:
             args += ["-t", ",".join(types)]
@@ -216,7 +248,7 @@ class Zfs:
             args += ["-d", str(depth)]
         elif recursive:
             args.append("-r")
-        return parse_rows(self.zfs(*args, *names), fields)
+        return args
 
     def get(self, name, fields):
         """The given properties of one dataset or snapshot, as a dict."""
@@ -225,7 +257,7 @@ class Zfs:
             raise DoesNotExist(["zfs", "list", name], f"dataset does not exist: {name}")
         return rows[0]
 
-    def get_with_source(self, name, properties, types=None, recursive=False):
+    def get_with_source(self, name, properties, types=None, recursive=False, depth=None):
         """`zfs get -H -p` of `properties` (one process): {dataset: {property: (value, source)}}.
 
         The source tells a locally set user property from one inherited from
@@ -234,7 +266,9 @@ class Zfs:
         args = ["get", "-H", "-p", "-o", "name,property,value,source"]
         if types:
             args += ["-t", ",".join(types)]
-        if recursive:
+        if depth is not None:
+            args += ["-d", str(depth)]
+        elif recursive:
             args.append("-r")
         result = {}
         fields = ["name", "property", "value", "source"]

@@ -12,13 +12,12 @@ note() { printf '%s\n' "$*" | fold -s -w 78; }
 step "1. The node: a ZFS pool, our package installed with apt"
 show zpool list -o name,size,free,health tank
 show dpkg-query -W ganeti-extstorage-zfs ganeti zfsutils-linux
-note "Configure the provider: ext volumes under tank/ganeti, an emulated LVM volume group 'gnt' backed by tank/gnt."
+note "Configure the provider: ext volumes under tank/ganeti, and an emulated LVM volume group 'gnt' whose LVs are zvols in the same dataset, as with the original tool."
 cat >/etc/ganeti/extstorage-zfs.conf <<'EOF'
 ZFS_PARENT=tank/ganeti
 LVM_VG=gnt
 EOF
 show zfs create -p tank/ganeti
-show zfs create -p tank/gnt
 show ganeti-zfs verify
 
 step "2. A one-node Ganeti cluster (fake hypervisor, an OS that installs nothing)"

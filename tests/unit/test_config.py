@@ -35,6 +35,11 @@ def test_original_defaults_sh(tmp_path):
     assert dict(options.properties) == {"compression": "lz4"}
 
 
+def test_an_explicit_lvm_parent_is_kept(tmp_path):
+    cfg = load_text(tmp_path, "ZFS_PARENT=tank/ganeti\nLVM_VG=gnt\nLVM_PARENT=tank/gnt\n")
+    assert cfg.lvm_parent == "tank/gnt"
+
+
 def test_default_idiom_keeps_an_earlier_value(tmp_path):
     cfg = load_text(tmp_path, """\
         EXTP_ZFS=tank/first
@@ -46,7 +51,8 @@ def test_default_idiom_keeps_an_earlier_value(tmp_path):
 def test_our_names_and_defaults(tmp_path):
     cfg = load_text(tmp_path, "ZFS_PARENT=tank/ganeti\nLVM_VG=gnt\n")
     assert cfg.parent == "tank/ganeti"
-    assert cfg.lvm_parent == "tank/gnt"
+    # The original's meaning: its LVs lived in EXTP_ZFS.
+    assert cfg.lvm_parent == "tank/ganeti"
     assert cfg.dataset("x.ext.disk0") == "tank/ganeti/x.ext.disk0"
     assert cfg.used_property == "used"
     assert cfg.attach_timeout == 10

@@ -183,8 +183,8 @@ class Recorder:
         self.program_error = program_error  # raised by every zfs program
         self.snapshots, self.programs = [], []
 
-    def list(self, names, fields, types, depth):
-        return self.rows
+    def list_present(self, names, fields, types, depth):
+        return self.rows, []
 
     def snapshot(self, targets, snapshot_properties):
         self.snapshots.append(list(targets))

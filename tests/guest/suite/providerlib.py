@@ -31,7 +31,7 @@ def ensure_node_config():
     text = NODE_CONFIG.read_text() if NODE_CONFIG.exists() else ""
     if f"ZFS_PARENT={PARENT}" not in text.splitlines():
         NODE_CONFIG.parent.mkdir(parents=True, exist_ok=True)
-        NODE_CONFIG.write_text(f"ZFS_PARENT={PARENT}\nLVM_VG=gnt\n")
+        NODE_CONFIG.write_text(f"ZFS_PARENT={PARENT}\nLVM_VG=gnt\nLVM_PARENT=tank/gnt\n")
     run(["zfs", "create", "-p", PARENT])
     run(["zfs", "create", "-p", "tank/gnt"])
     return NODE_CONFIG
