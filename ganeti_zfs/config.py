@@ -180,14 +180,16 @@ def _expand(raw, seen):
     return "".join(parts)
 
 
-def parse_text(text, path="<config>", skipped=None):
+def parse_text(text, path="<config>", skipped=None, seen=None):
     """KEY -> raw string value, in our key names, from shell-like text.
 
     A line that is not a valid setting is an error; given a list as
     `skipped`, it is appended there as an error message instead (the
     original tool's shell files may hold other shell code: upgrade.py).
+    `seen`, a dict, carries the values of files read before this one, as
+    the shell has them when it sources several files in turn.
     """
-    raw = {}
+    raw = {} if seen is None else seen
     for number, line in enumerate(text.splitlines(), 1):
         try:
             _parse_line(line, raw, f"{path}:{number}")

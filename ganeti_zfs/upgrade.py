@@ -66,17 +66,14 @@ def original_settings(tree, hostname=None):
             continue
         except OSError as error:
             notes.append(f"cannot read {path}: {error.strerror}")
-    settings = {}
+    seen = {}
     for path, text in texts:
         skipped = []
-        # Each file on its own, as the shell sources them, the host's first:
-        # a later `test -z "$X" && X=...` keeps the earlier value.
-        for key, value in config.parse_text(text, path, skipped=skipped).items():
-            if value and not settings.get(key):
-                settings[key] = value
-            elif value and settings.get(key) != value:
-                notes.append(f"{path}: {key}={value} ignored: an earlier file set {settings[key]}")
+        # One file after the other, as the shell sources them, the host's
+        # first: a later `test -z "$X" && X=...` keeps the earlier value.
+        config.parse_text(text, path, skipped=skipped, seen=seen)
         notes += [f"not carried over: {line}" for line in skipped]
+    settings = {key: value for key, value in seen.items() if key in config.KEYS and value}
     return settings, notes
 
 
@@ -134,7 +131,12 @@ def plan_take_over(cfg, values):
         elif parent == lvm_parent and LV_NAME.match(short):
             volumes.append((name, properties.OWNER_LVM))
         elif parent in (ext_parent, lvm_parent):
-            why = "not a name Ganeti gives" if not LV_NAME.match(short) else "an LV name, but LVM_VG is not set"
+            if not LV_NAME.match(short):
+                why = "not a name Ganeti gives"
+            elif lvm_parent is None:
+                why = "an LV name, but LVM_VG is not set"
+            else:
+                why = f"an LV name, but the LVs of {cfg.lvm_vg} are in {lvm_parent}"
             left.append((name, why))
     owned |= {name for name, _owner in volumes}
     snapshots = []
