@@ -18,11 +18,16 @@ LV_TAGS = "ganeti-zfs:lvtags"  # LVM tags of an emulated LV, comma-separated
 # On LVM_PARENT: "no" after `pvchange --allocatable n` of the emulated PV.
 PV_ALLOCATABLE = "ganeti-zfs:pv-allocatable"
 
-# On snapshots: which kind we took: "daily" (the scheduled job; weekly and
-# monthly are roles retention derives from SNAPSHOT_DATE) or "export".
+# On snapshots: which kind we took. Every value is here.
 SNAPSHOT_KIND = "ganeti-zfs:snapshot"
-# ... or "original": a daily snapshot of the original shell tool, taken over
-# on upgrade (upgrade.py). Never pruned; it counts for freshness.
+# The scheduled job's (weekly and monthly are roles retention derives from
+# SNAPSHOT_DATE).
+SNAPSHOT_KIND_DAILY = "daily"
+# The provider's snapshot action and lvcreate -s: a snapshot only a clone
+# (an export copy or a snapshot LV) is made of; the job never takes it as one of its own.
+SNAPSHOT_KIND_EXPORT = "export"
+# A daily snapshot of the original shell tool, taken over on upgrade
+# (upgrade.py). Never pruned; it counts for freshness.
 SNAPSHOT_KIND_ORIGINAL = "original"
 # On scheduled snapshots: the UTC day (YYYY-MM-DD) of the run that took them.
 # Retention and "already done today" go by it, not by the name (whose format

@@ -8,7 +8,7 @@ expects of each action: ganeti-contract.md, sections 1.4 and 5.1.
 
 import os
 
-from . import actions, config, env, lock, log, properties, volume
+from . import actions, config, env, lock, log, names, properties, volume
 from . import zfs as zfs_module
 from .errors import ConfigError, Error, UsageError
 from .volume import MIB
@@ -93,7 +93,7 @@ def attach(request, cfg, zfs):
     once, to tell a missing volume from a device that is not there yet.
     """
     dataset = cfg.dataset(request.vol_name)
-    link = volume.device_link(dataset)
+    link = names.device_link(dataset)
     if volume.device_problem(link, dataset) is None:
         return link
     try:
@@ -226,7 +226,7 @@ def snapshot(request, cfg, zfs):
                 volume.destroy_unused_export_snapshot(zfs, previous.origin)
         # Also one left without its copy by an interrupted run.
         volume.destroy_unused_export_snapshot(zfs, export_snapshot)
-        zfs.snapshot([export_snapshot], {properties.SNAPSHOT_KIND: volume.EXPORT_KIND})
+        zfs.snapshot([export_snapshot], {properties.SNAPSHOT_KIND: properties.SNAPSHOT_KIND_EXPORT})
         try:
             zfs.clone(export_snapshot, target, {properties.OWNER: properties.OWNER_EXT})
         except Error:

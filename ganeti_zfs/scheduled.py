@@ -27,10 +27,10 @@ import re
 import sys
 
 from . import lock, log, properties, retention
+from . import volume as volume_module
 from . import zfs as zfs_module
 from .errors import UsageError
 
-KIND = "daily"
 # Tests (and an admin replaying a missed day) move the job's clock.
 NOW_VARIABLE = "GANETI_ZFS_NOW"
 
@@ -48,7 +48,6 @@ INVENTORY_FIELDS = (
     properties.SNAPSHOT_KIND,
     properties.SNAPSHOT_DATE,
 )
-_OWNERS = (properties.OWNER_EXT, properties.OWNER_LVM)
 _SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _POINTER_SIZE = 8
 
@@ -92,7 +91,8 @@ def _list_parents(zfs, parents):
     """Rows of the inventory listing, from ONE zfs process even when a parent
     is missing, and the errors for missing required parents."""
     names = [dataset for dataset, _required in parents]
-    rows, missing = zfs.list_present(names, INVENTORY_FIELDS, types=("volume", "snapshot"), depth=2)
+    # Filesystems too: the parents' own rows are what volume.owners needs.
+    rows, missing = zfs.list_present(names, INVENTORY_FIELDS, types=("filesystem", "volume", "snapshot"), depth=2)
     errors = []
     for dataset, required in parents:
         if dataset not in missing:
@@ -109,9 +109,9 @@ def _set(value):
 
 
 def _exclusion(row, snapshot_kinds):
-    if row["name"].endswith(".snap"):
-        return "export copy"
-    if _set(row["origin"]) and snapshot_kinds.get(row["origin"]) == "export":
+    # An export copy or snapshot LV is told by what it was cloned from,
+    # never by its name: a volume may well be called "x.snap".
+    if _set(row["origin"]) and snapshot_kinds.get(row["origin"]) == properties.SNAPSHOT_KIND_EXPORT:
         return "export copy"
     for prop in (properties.AUTO_SNAPSHOT, properties.AUTO_SNAPSHOT_COMPAT):
         if row[prop].lower() == "false":
@@ -121,7 +121,7 @@ def _exclusion(row, snapshot_kinds):
 
 def _our_snapshot(row):
     """A retention.Snapshot for one of our scheduled snapshots, else None."""
-    if row[properties.SNAPSHOT_KIND] != KIND:
+    if row[properties.SNAPSHOT_KIND] != properties.SNAPSHOT_KIND_DAILY:
         return None
     try:
         day = datetime.date.fromisoformat(row[properties.SNAPSHOT_DATE])
@@ -136,17 +136,23 @@ def _our_snapshot(row):
 def inventory(zfs, parents):
     """([Volume] sorted by name, [(dataset, error)]) from ONE `zfs list` (more only if a parent is missing)."""
     rows, errors = _list_parents(zfs, parents)
-    return volumes_from_rows(rows, {dataset for dataset, _required in parents}), errors
+    return volumes_from_rows(rows, {dataset for dataset, _required in parents}, zfs), errors
 
 
-def volumes_from_rows(rows, parent_names):
-    """[Volume] sorted by name from the inventory listing's rows."""
+def volumes_from_rows(rows, parent_names, zfs=None):
+    """[Volume] sorted by name from the inventory listing's rows.
+
+    Only zvols directly under a parent that are ours (volume.owners; `zfs`
+    is needed only when a parent itself shows an owner mark).
+    """
     snapshot_kinds = {row["name"]: row[properties.SNAPSHOT_KIND] for row in rows if row["type"] == "snapshot"}
+    ours = {}
+    for parent in sorted(parent_names):
+        ours.update(volume_module.owners(zfs, parent, rows))
     volumes = {}
     for row in rows:
         name = row["name"]
-        # Only zvols directly under a parent that we created (OWNER).
-        if row["type"] != "volume" or name.rpartition("/")[0] not in parent_names or row[properties.OWNER] not in _OWNERS:
+        if name not in ours:
             continue
         volume = Volume(name, int(row["creation"]), excluded=_exclusion(row, snapshot_kinds))
         # Snapshots inherit user properties from their volume: if the volume
@@ -274,10 +280,8 @@ def snapshot_name(cfg, now):
 
 def _take(zfs, result, pool, volumes, day, budget):
     """Snapshot `volumes` of one pool: one atomic call per batch, each alone if it fails."""
-    snapshot_properties = {properties.SNAPSHOT_KIND: KIND, properties.SNAPSHOT_DATE: day.isoformat()}
-    fixed = ["zfs", "snapshot"]
-    for key, value in snapshot_properties.items():
-        fixed += ["-o", f"{key}={value}"]
+    snapshot_properties = {properties.SNAPSHOT_KIND: properties.SNAPSHOT_KIND_DAILY, properties.SNAPSHOT_DATE: day.isoformat()}
+    fixed = zfs_module.snapshot_command(snapshot_properties)
     targets = [f"{volume}@{result.snapshot_name}" for volume in volumes]
     batches = split_arguments(fixed, targets, budget)
     if len(batches) > 1:

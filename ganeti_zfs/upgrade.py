@@ -34,7 +34,7 @@ import shlex
 import socket
 import sys
 
-from . import config, lock, log, properties, scheduled
+from . import config, lock, log, properties
 from . import zfs as zfs_module
 from .errors import ConfigError, Error
 
@@ -175,7 +175,7 @@ def import_original(cfg, zfs, prune_original_snapshots=False, dry_run=False, say
                 if owner == properties.OWNER_LVM:
                     _link(cfg, dataset, say)
             say(f"{verb} {dataset} ({kind})")
-        kind = scheduled.KIND if prune_original_snapshots else properties.SNAPSHOT_KIND_ORIGINAL
+        kind = properties.SNAPSHOT_KIND_DAILY if prune_original_snapshots else properties.SNAPSHOT_KIND_ORIGINAL
         for snapshot, day in snapshots:
             if not dry_run:
                 zfs.set(snapshot, {properties.SNAPSHOT_KIND: kind, properties.SNAPSHOT_DATE: day})

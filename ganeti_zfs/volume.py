@@ -1,7 +1,23 @@
-"""One provider volume: what ZFS says about it, whether it is ours, its device.
+"""The volume core: the one place that says whether a zvol is ours, finds its
+device, and destroys it. The provider (an ext disk), the LVM emulation (an
+LV), the daily job, `check` and the udev helper all use it.
 
-Only datasets carrying our OWNER=ext property, set locally (a value
-inherited from a parent does not count), are ever changed or destroyed.
+A volume's life, for both kinds:
+1. created and marked: `zfs create -V` directly under its parent with
+   properties.OWNER set on it ("ext" by the provider, "lvm" by lvcreate);
+2. device ready: udev makes /dev/zvol/<dataset>, and a device counts only
+   once it names its own dataset (BLKZNAME: wait_for_device), because udev
+   moves those links asynchronously and a stale one leads to another zvol;
+3. snapshots and export copies: daily snapshots (properties.SNAPSHOT_KIND
+   daily), and clones of export snapshots (kind export): the provider's
+   <vol>.snap for gnt-backup export, or a snapshot LV of lvcreate -s;
+4. removed with its copies: destroy() with its own snapshots (never -R, so
+   never a clone something depends on), retrying while it is briefly busy.
+
+The ownership rule (ours()): a zvol directly under the configured parent
+whose OWNER mark is set on the zvol itself. A value inherited from a parent
+never counts: otherwise one mark on a parent would make every foreign zvol
+below it ours to destroy. Nothing else is ever changed or destroyed.
 """
 
 import collections
@@ -11,7 +27,7 @@ import os
 import stat
 import time
 
-from . import log, properties
+from . import log, names, properties
 from . import zfs as zfs_module
 from .errors import Error
 
@@ -19,9 +35,7 @@ MIB = 1024 * 1024
 
 # Snapshot that `snapshot` takes of a volume and clones into <vol>.snap.
 EXPORT_SNAPSHOT = "ganeti-export"
-EXPORT_KIND = "export"
 
-DEVICE_ROOT = "/dev/zvol"
 # The zvol ioctl that /lib/udev/zvol_id uses to ask a /dev/zdN device for
 # its dataset name: _IOR(0x12, 125, char[ZFS_MAX_DATASET_NAME_LEN = 256]).
 BLKZNAME = (2 << 30) | (256 << 16) | (0x12 << 8) | 125
@@ -81,6 +95,38 @@ def lookup(zfs, dataset):
     )
 
 
+def owners(zfs, parent, rows):
+    """{dataset: owner mark} of the zvols directly under `parent` whose mark
+    is their own: the ownership rule, for a listing.
+
+    `rows`: a `zfs list` of `parent` to depth 1 or more with the fields name,
+    type and properties.OWNER, the parent's own row included (types must
+    include filesystem). `zfs list` shows inherited values as if set, so
+    when the parent itself shows a mark (set on it or above), every child
+    would look marked: then one `zfs get`, which tells the source, decides.
+    Usually that costs nothing: nothing is set on parents.
+    """
+    inherited = any(row["name"] == parent and _marked(row[properties.OWNER]) for row in rows)
+    if not inherited:
+        return {
+            row["name"]: row[properties.OWNER]
+            for row in rows
+            if row["type"] == "volume" and names.split(row["name"])[0] == parent and _marked(row[properties.OWNER])
+        }
+    log.warning(f"{properties.OWNER} is set on {parent} or above it; only marks set on each zvol count "
+                f"(zfs inherit {properties.OWNER} {parent})")
+    values = zfs.get_with_source(parent, [properties.OWNER], types=("volume",), depth=1)
+    return {
+        name: props[properties.OWNER][0]
+        for name, props in values.items()
+        if names.split(name)[0] == parent and props[properties.OWNER][1] == "local" and _marked(props[properties.OWNER][0])
+    }
+
+
+def _marked(value):
+    return value in (properties.OWNER_EXT, properties.OWNER_LVM)
+
+
 def existing(zfs, dataset):
     volume = lookup(zfs, dataset)
     if volume is None:
@@ -88,11 +134,16 @@ def existing(zfs, dataset):
     return volume
 
 
-def destroy(zfs, dataset, snapshots_too=True, attempts=5, pause=1.0):
-    """Destroy `dataset` (with its own snapshots), retrying briefly while busy.
+# The one busy-retry policy of every destroy (provider, LVM emulation).
+DESTROY_ATTEMPTS = 10
+DESTROY_PAUSE = 0.5  # seconds
+
+
+def destroy(zfs, dataset, snapshots_too=True, attempts=DESTROY_ATTEMPTS, pause=DESTROY_PAUSE):
+    """Destroy `dataset` (with its own snapshots, never -R), retrying briefly while busy.
 
     A zvol is busy while something has it open, e.g. a concurrent attach
-    checking the device or udev probing it; that passes within seconds.
+    checking the device, an lvs probing it or udev; that passes within seconds.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -123,7 +174,7 @@ def destroy_unused_export_snapshot(zfs, snapshot):
         return
     kind, source = values[properties.SNAPSHOT_KIND]
     clones = clone_names(values["clones"][0])
-    if kind != EXPORT_KIND or source != "local":
+    if kind != properties.SNAPSHOT_KIND_EXPORT or source != "local":
         log.warning(f"{snapshot} was not taken by ganeti-zfs for an export; leaving it")
     elif clones:
         log.info(f"{snapshot} still has clones ({', '.join(clones)}); leaving it")
@@ -134,9 +185,6 @@ def destroy_unused_export_snapshot(zfs, snapshot):
 # -- the block device ----------------------------------------------------
 
 
-def device_link(dataset):
-    """The udev link that stays stable, unlike the /dev/zdN it points to."""
-    return os.path.join(DEVICE_ROOT, dataset)
 
 
 def zvol_dataset(device):
@@ -189,7 +237,7 @@ def udev_settle(seconds):
 
 def wait_for_device(dataset, timeout, settle=udev_settle, dataset_of=zvol_dataset):
     """The verified device link of `dataset`, waiting up to `timeout` s for udev."""
-    link = device_link(dataset)
+    link = names.device_link(dataset)
     deadline = time.monotonic() + timeout
     settled = False
     while True:

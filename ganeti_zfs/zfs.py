@@ -129,6 +129,15 @@ _DESTROY_REFUSALS = {
 }
 
 
+def snapshot_command(properties=None, zfs="zfs"):
+    """The argv, before the snapshot names, of `zfs snapshot -o ...` (also
+    what the snapshot job measures its argument budget against)."""
+    command = [zfs, "snapshot"]
+    for key, value in (properties or {}).items():
+        command += ["-o", f"{key}={value}"]
+    return command
+
+
 def destroy_program_command(pool, zfs="zfs"):
     """The argv, before the snapshot names, that runs DESTROY_SNAPSHOTS_PROGRAM
     (also what the snapshot job measures its argument budget against)."""
@@ -346,10 +355,7 @@ class Zfs:
 
         zfs requires them all to be in the same pool to be atomic.
         """
-        args = ["snapshot"]
-        for key, value in (properties or {}).items():
-            args += ["-o", f"{key}={value}"]
-        self.zfs(*args, *snapshots)
+        self._run([*snapshot_command(properties, self.zfs_command), *snapshots])
 
     def clone(self, snapshot, target, properties=None):
         args = ["clone"]

@@ -5,6 +5,10 @@ in /sbin (dpkg-divert) and installs a stub that calls
 ganeti_zfs.lvm.main.main(<command>).
 """
 
+# lvm2's exit status for "command failed" (lvm2's errors.h, ECMD_FAILED),
+# what every refused emulated command exits with.
+EXIT_FAILED = 5
+
 COMMANDS = (
     "lvs",
     "vgs",

@@ -8,19 +8,17 @@ LVM's "command failed") before anything is changed.
 import re
 import subprocess
 import sys
-import time
 
 from .. import lock, properties
 from .. import volume as volume_module
 from .. import zfs as zfs_module
 from ..errors import Error, UsageError
-from . import decide, links, report, state
+from . import EXIT_FAILED, decide, links, report, state
 
 SIZE_RE = re.compile(r"^([+-]?)([0-9]+(?:\.[0-9]*)?)([bBsSkKmMgGtTpPeE]?)$")
 # LV names both LVM (Ganeti's _VALID_NAME_RE) and ZFS accept: no '+', which ZFS refuses.
 LV_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_+.\-/=!:&#]+$")
-EXIT_FAILED = 5  # lvm2's "command failed"
 
 
 def parse_size(text, default_unit="m"):
@@ -116,12 +114,12 @@ class Emulation:
         except VGMissing as error:
             # In a listing of every VG a missing dataset only hides our rows.
             print(f"  {error}", file=sys.stderr)
-            status = 0 if plan.kind == decide.MERGED and not args.names() else 5
+            status = 0 if plan.kind == decide.MERGED and not args.names() else EXIT_FAILED
         else:
             rows, missing = self._rows(args, current, fields, style)
             for name in missing:
                 print(f'  Failed to find logical volume "{self.vg}/{name}"', file=sys.stderr)
-                status = 5
+                status = EXIT_FAILED
         if plan.kind == decide.MERGED:
             return self._merge(args, plan, fields, style, rows, status)
         sys.stdout.write(report.render(fields, rows, style))
@@ -281,7 +279,7 @@ class Emulation:
             # The snapshot is named after the snapshot LV, so lvremove knows it is
             # ours; its kind keeps the scheduled snapshot job away from it.
             snapshot = f"{volume.dataset}@{name}"
-            self.zfs.snapshot([snapshot], {properties.SNAPSHOT_KIND: volume_module.EXPORT_KIND})
+            self.zfs.snapshot([snapshot], {properties.SNAPSHOT_KIND: properties.SNAPSHOT_KIND_EXPORT})
             try:
                 self.zfs.clone(snapshot, self.dataset(name), {properties.OWNER: properties.OWNER_LVM})
             except Exception:
@@ -292,14 +290,7 @@ class Emulation:
         return 0
 
     def _destroy(self, dataset, snapshots_too=False):
-        """zfs destroy, retried briefly while the device is busy (udev, a concurrent lvs probe)."""
-        for attempt in range(10):
-            try:
-                return self.zfs.destroy(dataset, snapshots_too=snapshots_too)
-            except zfs_module.Busy:
-                if attempt == 9:
-                    raise
-                time.sleep(0.3)
+        volume_module.destroy(self.zfs, dataset, snapshots_too=snapshots_too)
 
     def lvremove(self, args):
         names = []

@@ -7,6 +7,8 @@ the emulated VG reaches the real tool untouched" can be tested exhaustively.
 import collections
 import os
 
+from .. import names
+
 REAL = "real"  # exec the real tool with the argv unchanged
 EMULATED = "emulated"  # ZFS answers alone
 MERGED = "merged"  # listing: the real tool's rows, then ours
@@ -31,7 +33,7 @@ def pv_name(lvm_parent):
     real PV can be a directory) and free of ':', spaces and parentheses,
     which Ganeti refuses or cannot parse in PV names.
     """
-    return f"/dev/zvol/{lvm_parent}"
+    return names.device_link(lvm_parent)
 
 
 def strip_dev(name):

@@ -7,37 +7,21 @@ it themselves too, because zvol device nodes appear asynchronously after
 """
 
 import os
-import time
 
-from .. import volume
-from ..errors import Error
+from .. import names, volume
 from . import state
 
 
-class DeviceTimeout(Error):
-    pass
-
-
-def wait_for_zvol(dataset, timeout):
-    """The zvol's device node (e.g. /dev/zd16) once it exists."""
-    path = state.zvol_path(dataset)
-    deadline = time.monotonic() + timeout
-    settled = False
-    while state.block_device(path) is None:
-        if time.monotonic() >= deadline:
-            raise DeviceTimeout(f"device {path} did not appear within {timeout:g} s")
-        if not settled:
-            volume.udev_settle(timeout)
-            settled = True
-            continue
-        time.sleep(0.1)
-    return os.path.realpath(path)
-
-
 def ensure(vg, lv, dataset, timeout):
-    """Make /dev/<vg>/<lv> a symlink to the zvol's device node (atomically)."""
-    device = wait_for_zvol(dataset, timeout)
-    link = state.lv_path(vg, lv)
+    """Make /dev/<vg>/<lv> a symlink to the zvol's device node (atomically).
+
+    The device is the one that names `dataset` itself (volume.wait_for_device,
+    BLKZNAME): after a rename udev moves /dev/zvol links asynchronously, and
+    DRBD's replace-disks attaches /dev/<vg>/<lv> right after its lvrenames;
+    a link taken from a stale /dev/zvol link would lead to the old zvol.
+    """
+    device = os.path.realpath(volume.wait_for_device(dataset, timeout))
+    link = names.lv_path(vg, lv)
     if state.block_device(link) == state.block_device(device):
         return link
     os.makedirs(os.path.dirname(link), exist_ok=True)
@@ -49,7 +33,7 @@ def ensure(vg, lv, dataset, timeout):
 
 def remove(vg, lv):
     """Remove /dev/<vg>/<lv> (and /dev/<vg> when it is empty)."""
-    link = state.lv_path(vg, lv)
+    link = names.lv_path(vg, lv)
     if os.path.islink(link):
         os.unlink(link)
     try:

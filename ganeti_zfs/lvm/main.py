@@ -16,11 +16,10 @@ from .. import config, log
 from ..errors import ConfigError, Error, UsageError
 # Only what deciding needs: the pass-through execs before state, report and
 # commands (and zfs, subprocess) are imported.
-from . import COMMANDS, args as args_module, decide
+from . import COMMANDS, EXIT_FAILED, args as args_module, decide
 
 # lvm2's exit statuses: 3 = invalid command line, 5 = command failed.
 EXIT_USAGE = 3
-EXIT_FAILED = 5
 
 
 def exec_real(command, argv):

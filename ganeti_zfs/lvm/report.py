@@ -9,8 +9,8 @@ read our rows like LVM's.
 import collections
 
 from ..errors import UsageError
+from ..volume import MIB
 
-MIB = 1024 * 1024
 EXTENT_SIZE = 4 * MIB  # LVM's default PE size; Ganeti rounds grows to it
 
 

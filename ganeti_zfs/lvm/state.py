@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 
-from .. import properties
+from .. import names, properties, volume
 from ..errors import Error
 from . import decide, report
 
@@ -83,13 +83,12 @@ def read(zfs, vg_name, lvm_parent, lvs=True):
     if not lvs:
         return State(vg, None, lvm_parent)
     volumes = {}
+    owners = volume.owners(zfs, lvm_parent, rows)
     for row in rows:
         name = row["name"]
-        if row["type"] != "volume" or row[properties.OWNER] != properties.OWNER_LVM:
+        if owners.get(name) != properties.OWNER_LVM:
             continue  # ext-provider volumes and foreign zvols are not LVs
-        if name.rpartition("/")[0] != lvm_parent:
-            continue
-        lv = name.rpartition("/")[2]
+        lv = names.split(name)[1]
         tags = row[properties.LV_TAGS]
         volumes[lv] = Volume(
             name=lv,
@@ -107,13 +106,6 @@ def read(zfs, vg_name, lvm_parent, lvs=True):
 # -- device state -----------------------------------------------------------
 
 
-def zvol_path(dataset):
-    return f"/dev/zvol/{dataset}"
-
-
-def lv_path(vg, lv):
-    """The path Ganeti hard-wires for every LV."""
-    return f"/dev/{vg}/{lv}"
 
 
 def block_device(path):
@@ -197,8 +189,8 @@ def report_lvs(state, names=None, open_devices=None):
     rows = []
     for name in sorted(state.volumes) if names is None else names:
         volume = state.get(name)
-        zvol_rdev = block_device(zvol_path(volume.dataset))
-        link_rdev = block_device(lv_path(state.vg.name, name))
+        zvol_rdev = block_device(names.device_link(volume.dataset))
+        link_rdev = block_device(names.lv_path(state.vg.name, name))
         active = zvol_rdev is not None and link_rdev == zvol_rdev
         rows.append(
             report.LV(
@@ -206,7 +198,7 @@ def report_lvs(state, names=None, open_devices=None):
                 guid=volume.guid,
                 size=volume.size,
                 active=active,
-                open=active and open_devices.is_open(zvol_path(volume.dataset), zvol_rdev),
+                open=active and open_devices.is_open(names.device_link(volume.dataset), zvol_rdev),
                 kernel_major=os.major(zvol_rdev) if active else -1,
                 kernel_minor=os.minor(zvol_rdev) if active else -1,
                 tags=volume.tags,

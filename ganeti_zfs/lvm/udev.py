@@ -8,7 +8,7 @@ symlink) when the zvol is an LV of the emulated VG; prints nothing and exits
 
 import sys
 
-from .. import config, properties
+from .. import config, properties, volume
 from .. import zfs as zfs_module
 from ..errors import Error
 
@@ -29,8 +29,10 @@ def main(argv=None):
     try:
         cfg = config.load()
         name = link_name(argv[0], cfg.lvm_vg, cfg.lvm_parent if cfg.lvm_vg else "")
-        # Ext volumes may share the dataset (LVM_PARENT == ZFS_PARENT): only LVs get a link.
-        if name and zfs_module.Zfs(timeout=10).get(argv[0], [properties.OWNER])[properties.OWNER] == properties.OWNER_LVM:
+        # Ext volumes may share the dataset (LVM_PARENT == ZFS_PARENT) and
+        # foreign zvols may sit there: only LVs by the ownership rule get a link.
+        found = volume.lookup(zfs_module.Zfs(timeout=10), argv[0]) if name else None
+        if found is not None and found.type == "volume" and found.owner == properties.OWNER_LVM:
             print(name)
             return 0
     except Error as error:

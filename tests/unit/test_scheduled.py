@@ -104,6 +104,7 @@ def test_export_copies_and_opted_out_volumes_are_excluded():
         row("tank/ganeti/disk0.snap", origin="tank/ganeti/disk0@ganeti-export"),
         row("tank/ganeti/renamed-copy", origin="tank/ganeti/disk0@ganeti-export"),
         row("tank/ganeti/admin-clone", origin="tank/ganeti/disk0@manual"),
+        row("tank/ganeti/named.snap"),  # only the name looks like an export copy
         row("tank/ganeti/off1", props={OPT_OUT: "false"}),
         row("tank/ganeti/off2", props={OPT_OUT_COMPAT: "FALSE"}),
         row("tank/ganeti/on", props={OPT_OUT_COMPAT: "true"}),
@@ -114,6 +115,7 @@ def test_export_copies_and_opted_out_volumes_are_excluded():
         "tank/ganeti/disk0.snap": "export copy",
         "tank/ganeti/renamed-copy": "export copy",
         "tank/ganeti/admin-clone": "",
+        "tank/ganeti/named.snap": "",
         "tank/ganeti/off1": "opted out (ganeti-zfs:auto-snapshot=false)",
         "tank/ganeti/off2": "opted out (com.sun:auto-snapshot=false)",
         "tank/ganeti/on": "",

@@ -89,7 +89,7 @@ def disk_of(suffix):
 
 
 def pattern(tag):
-    return (tag.encode() * (MiB // len(tag)))[:MiB]
+    return (tag.encode() * (MiB // len(tag) + 1))[:MiB]
 
 
 def write(device, data):
