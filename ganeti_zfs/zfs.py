@@ -57,7 +57,7 @@ class Timeout(ZfsError):
 _STDERR_PATTERNS = [
     (re.compile(r"dependent clones|has children|use '-r' to destroy|use '-R' to destroy"), HasDependents),
     (re.compile(r"does not exist|no such pool|no such dataset|could not find any snapshots"), DoesNotExist),
-    (re.compile(r"already exists"), AlreadyExists),
+    (re.compile(r"already exists|destination '[^']*' exists"), AlreadyExists),
     (re.compile(r"is busy|dataset busy"), Busy),
     (re.compile(r"out of space|greater than available space|exceeds available space|quota exceeded"), OutOfSpace),
 ]
@@ -221,6 +221,56 @@ class Zfs:
         if process.returncode != 0:
             raise classify(command, process.stderr, process.returncode, process.stdout)
         return process.stdout
+
+    def send_receive(self, snapshot, target, properties=None, timeout=None):
+        """`zfs send SNAPSHOT | zfs receive -u [-o k=v]... TARGET`: a full copy of one snapshot.
+
+        A plain send (no -R, -p): the data of that snapshot alone, none of
+        the source's properties or other snapshots. Both processes share one
+        deadline and count in `calls`. The error raised is the receive's (why
+        the copy stopped: out of space, exists), unless the send failed on
+        its own rather than of a broken pipe because the receive had stopped.
+        """
+        import signal
+        import subprocess
+
+        send_command = [self.zfs_command, "send", snapshot]
+        receive_command = [self.zfs_command, "receive", "-u"]
+        for key, value in (properties or {}).items():
+            receive_command += ["-o", f"{key}={value}"]
+        receive_command.append(target)
+        timeout = timeout or self.timeout
+        log.debug("run: " + shlex.join(send_command) + " | " + shlex.join(receive_command))
+        self.calls += 2
+        started = time.monotonic()
+        try:
+            send = subprocess.Popen(send_command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise ZfsError(send_command, f"{send_command[0]}: command not found (is zfsutils-linux installed?)")
+        try:
+            receive = subprocess.Popen(receive_command, stdin=send.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except BaseException:
+            send.kill()
+            send.wait()
+            raise
+        finally:
+            send.stdout.close()  # the receive has it; the send must see EPIPE once the receive exits
+        try:
+            receive_errors = receive.communicate(timeout=timeout)[1]
+            send_errors = send.communicate(timeout=max(0.0, started + timeout - time.monotonic()))[1]
+        except BaseException as error:  # the timeout, or Ctrl-C: no zfs process outlives us
+            for process in (send, receive):
+                process.kill()
+                process.wait()
+            if isinstance(error, subprocess.TimeoutExpired):
+                raise Timeout(receive_command, f"timed out after {timeout:g} s (with `{shlex.join(send_command)}`)")
+            raise
+        log.debug(f"exit {send.returncode} | {receive.returncode} after {time.monotonic() - started:.3f} s")
+        send_broke_on_pipe = send.returncode == -signal.SIGPIPE or b"Broken pipe" in send_errors
+        if send.returncode != 0 and not (receive.returncode != 0 and send_broke_on_pipe):
+            raise classify(send_command, send_errors.decode(errors="replace"), send.returncode)
+        if receive.returncode != 0:
+            raise classify(receive_command, receive_errors.decode(errors="replace"), receive.returncode)
 
     def zfs(self, *args, timeout=None):
         return self._run([self.zfs_command, *args], timeout)
