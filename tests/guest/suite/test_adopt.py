@@ -133,6 +133,8 @@ def test_a_snapshot_becomes_the_disk_of_a_plain_instance(plain_cluster, source_i
 
 def assert_refused(*argv, fragment, config=None, vg=VG):
     before = zfs_state()
+    link = f"/dev/{vg}/{argv[-1]}"
+    linked_before = os.path.lexists(link)
     result = adopt(*argv, config=config, check=False)
     assert result.returncode != 0, result.stdout
     assert result.stdout == ""
@@ -141,7 +143,7 @@ def assert_refused(*argv, fragment, config=None, vg=VG):
     assert lines[0].startswith("ganeti-zfs adopt: ") and fragment in lines[0], lines[0]
     assert zfs_state() == before
     udev_settle()
-    assert not os.path.lexists(f"/dev/{vg}/{argv[-1]}")
+    assert os.path.lexists(link) == linked_before
     return lines[0]
 
 
@@ -186,14 +188,15 @@ def test_dry_run_changes_nothing(refusal_sources):
     assert zfs_state() == before
 
 
-BIG_SOURCE = "tank2/adopt-big"
-BIG_DATA = 1100 * MiB  # more than half of tank2 (2 GiB): two of it do not fit
+BIG_SOURCE = "tank/adopt-big"
+BIG_DATA = 300 * MiB
+TANK2_LEFT = 150 * MiB  # what tank2 has left for the copy: it runs out midway
 
 
 @pytest.fixture(scope="module")
 def big_snapshot(node_config):
-    """A sparse zvol on tank2 holding BIG_DATA of incompressible data, snapshotted."""
-    run(["zfs", "create", "-s", "-V", "1200M", BIG_SOURCE])
+    """A zvol holding BIG_DATA of incompressible data, snapshotted."""
+    run(["zfs", "create", "-V", str(BIG_DATA), BIG_SOURCE])
     udev_settle()
     block = os.urandom(MiB)  # random in every volblock: compression saves nothing
     with open(f"/dev/zvol/{BIG_SOURCE}", "r+b") as device:
@@ -205,14 +208,23 @@ def big_snapshot(node_config):
     destroy_if_exists(BIG_SOURCE)
 
 
-def test_a_receive_that_runs_out_of_space_midway_leaves_nothing(big_snapshot, tmp_path):
-    run(["zfs", "create", "tank2/adoptvg"])
+@pytest.fixture
+def nearly_full_tank2(pool2):
+    """The emulated VG adoptvg on tank2 (2 GiB), whose space a reservation takes but TANK2_LEFT."""
+    run(["zfs", "create", f"{pool2}/adoptvg"])
+    available = int(zfs_get(pool2, "available"))
+    run(["zfs", "create", "-o", f"refreservation={available - TANK2_LEFT}", f"{pool2}/filler"])
+    assert int(zfs_get(f"{pool2}/adoptvg", "available")) < BIG_DATA
+    yield f"ZFS_PARENT={pool2}/ganeti\nLVM_VG=adoptvg\nLVM_PARENT={pool2}/adoptvg\n"
+    destroy_if_exists(f"{pool2}/filler")
+    destroy_if_exists(f"{pool2}/adoptvg")
+
+
+def test_a_receive_that_runs_out_of_space_midway_leaves_nothing(big_snapshot, nearly_full_tank2, tmp_path, artifacts):
     config = tmp_path / "tank2.conf"
-    config.write_text("ZFS_PARENT=tank2/ganeti\nLVM_VG=adoptvg\nLVM_PARENT=tank2/adoptvg\n")
-    try:
-        assert_refused(big_snapshot, "big", fragment="out of space", config=config, vg="adoptvg")
-    finally:
-        destroy_if_exists("tank2/adoptvg")
+    config.write_text(nearly_full_tank2)
+    line = assert_refused(big_snapshot, "big", fragment="out of space", config=config, vg="adoptvg")
+    (artifacts / "adopt-out-of-space.txt").write_text(line + "\n")
 
 
 def zfs_copies():
@@ -228,7 +240,8 @@ def zfs_copies():
     return lines
 
 
-def test_a_copy_past_its_timeout_is_stopped_and_leaves_nothing(big_snapshot):
+def test_a_copy_past_its_timeout_is_stopped_and_leaves_nothing(big_snapshot, artifacts):
     line = assert_refused("--timeout", "1", big_snapshot, "slow", fragment="timed out after 1 s")
+    (artifacts / "adopt-timeout.txt").write_text(line + "\n")
     assert "zfs receive" in line
     assert zfs_copies() == []
