@@ -138,7 +138,7 @@ def test_dry_run_changes_nothing(cfg, zfs, fake_links_and_lock, capsys):
 
 
 @pytest.mark.parametrize("snapshot, name, error, fragment", [
-    ("tank/ganeti/inst1.ext.disk0@nope", "restored1", Error, f"snapshot tank/ganeti/inst1.ext.disk0@nope does not exist"),
+    ("tank/ganeti/inst1.ext.disk0@nope", "restored1", Error, "snapshot tank/ganeti/inst1.ext.disk0@nope does not exist"),
     ("tank/ganeti/gone@2026-11-26", "restored1", Error, "does not exist"),
     ("tank/ganeti/fs@s", "restored1", Error, "is a snapshot of a filesystem, not of a zvol"),
     ("tank/ganeti/inst1.ext.disk0", "restored1", UsageError, "is not a snapshot name"),
