@@ -13,7 +13,7 @@ checks before it creates or grows a disk, stays true), and
 import argparse
 import uuid
 
-from . import lock, properties
+from . import lock, properties, volume
 from . import zfs as zfs_module
 from .errors import Error, UsageError
 from .lvm import commands, links, report
@@ -103,7 +103,7 @@ def _copy(zfs, emulation, snapshot, target, timeout):
         # Last, in a call of its own: from here on it is an LV.
         zfs.set(target, {properties.OWNER: properties.OWNER_LVM})
 
-    _undoing(finish, lambda: emulation._destroy(target, snapshots_too=True))
+    _undoing(finish, lambda: volume.destroy(zfs, target))
 
 
 def _discard_unfinished(zfs, emulation, target, copying_owner):
@@ -117,11 +117,11 @@ def _discard_unfinished(zfs, emulation, target, copying_owner):
     except zfs_module.DoesNotExist:
         return
     if owner == copying_owner:
-        emulation._destroy(target, snapshots_too=True)
+        volume.destroy(zfs, target)
 
 
 def _discard(emulation, vg, name):
-    emulation._destroy(emulation.dataset(name), snapshots_too=True)
+    volume.destroy(emulation.zfs, emulation.dataset(name))
     links.remove(vg, name)
 
 
