@@ -43,6 +43,14 @@ def create(request, cfg, zfs):
             # zfs was killed; the volume may still have appeared. Leave nothing half-made.
             _destroy_quietly(zfs, dataset)
             raise
+        # A usable device or nothing: Ganeti attaches right after create, and
+        # when that attach fails it never calls remove, so a zvol without a
+        # device (e.g. volmode=none inherited from a parent) would leak.
+        try:
+            volume.wait_for_device(dataset, cfg.attach_timeout)
+        except Error as error:
+            _destroy_quietly(zfs, dataset)
+            raise Error(f"created {dataset}, but it has no usable device ({error}); destroyed it again")
 
 
 def _created_before(existing, size):

@@ -128,7 +128,7 @@ def _our_snapshot(row):
     except ValueError:
         log.debug(f"{row['name']}: {properties.SNAPSHOT_DATE} is not a date; treating it as not ours")
         return None
-    clones = tuple(clone for clone in row["clones"].split(",") if _set(clone))
+    clones = tuple(volume_module.clone_names(row["clones"]))
     holds = int(row["userrefs"]) if row["userrefs"].isdigit() else 0
     return retention.Snapshot(row["name"].partition("@")[2], day, int(row["createtxg"]), holds, clones)
 
@@ -232,6 +232,7 @@ class Result:
     kept: dict = dataclasses.field(default_factory=dict)  # full snapshot name -> roles
     snapshot_commands: dict = dataclasses.field(default_factory=dict)  # pool -> zfs snapshot processes
     notes: list = dataclasses.field(default_factory=list)  # said on stderr unless --quiet
+    gave_up: set = dataclasses.field(default_factory=set)  # pools whose zfs timed out: nothing more done there
 
     def pools(self):
         return sorted({name.split("/")[0] for name in self.snapshotted})
@@ -289,7 +290,7 @@ def _take(zfs, result, pool, volumes, day, budget):
             f"{pool}: {len(targets)} snapshots do not fit in one argument list; "
             f"taking them in {len(batches)} zfs snapshot calls (each atomic, not all together)"
         )
-    for batch in batches:
+    for number, batch in enumerate(batches):
         result.snapshot_commands[pool] = result.snapshot_commands.get(pool, 0) + 1
         if result.dry_run:
             result.snapshotted += [target.partition("@")[0] for target in batch]
@@ -298,6 +299,14 @@ def _take(zfs, result, pool, volumes, day, budget):
             zfs.snapshot(batch, snapshot_properties)
             result.snapshotted += [target.partition("@")[0] for target in batch]
             continue
+        except zfs_module.Timeout as error:
+            # A pool that does not answer in time (suspended, or too busy):
+            # one process per volume would each wait as long, all of it under
+            # the exclusive lock that every provider change waits for.
+            rest = [target for later in batches[number:] for target in later]
+            result.failed += [(target, f"not taken, pool {pool} gave up: {error}") for target in rest]
+            result.gave_up.add(pool)
+            return
         except zfs_module.ZfsError as error:
             if len(batch) == 1:
                 result.failed.append((batch[0], str(error)))
@@ -400,6 +409,8 @@ def run_job(zfs, cfg, now, dry_run=False, budget=None):
     doomed = {}  # pool -> full snapshot names to destroy
     for volume in to_prune:
         # A volume whose snapshot failed keeps everything until a run succeeds.
+        if volume.pool in result.gave_up:
+            continue
         if volume.name in taken or volume.name in done_before:
             names = _plan_prune(result, volume, policy, taken_today=volume.name in taken)
             doomed.setdefault(volume.pool, []).extend(names)

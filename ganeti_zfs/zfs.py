@@ -183,6 +183,29 @@ def parse_rows(output, fields):
     return rows
 
 
+# Seconds a killed zfs gets to exit. One stuck in the kernel (a suspended
+# pool) cannot die until the kernel lets it, and a child it left may hold its
+# output open: waiting for either would make the timeout meaningless.
+KILL_GRACE = 5
+
+
+def kill_within_grace(process, grace=KILL_GRACE):
+    """SIGKILL `process` and reap it, but wait no longer than `grace` s."""
+    import subprocess
+
+    process.kill()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        log.warning(f"zfs process {process.pid} did not exit {grace:g} s after SIGKILL; leaving it")
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
 class Zfs:
     """Runs zfs/zpool commands. One instance per process is enough."""
 
@@ -202,25 +225,30 @@ class Zfs:
 
         log.debug("run: " + shlex.join(command))
         self.calls += 1
+        timeout = timeout or self.timeout
         started = time.monotonic()
         try:
-            process = subprocess.run(
+            process = subprocess.Popen(
                 command,
                 # `input` is what `zfs program ... -` reads; else nothing.
-                stdin=None if input is not None else subprocess.DEVNULL,
-                input=input,
-                capture_output=True,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=timeout or self.timeout,
             )
         except FileNotFoundError:
             raise ZfsError(command, f"{command[0]}: command not found (is zfsutils-linux installed?)")
-        except subprocess.TimeoutExpired:
-            raise Timeout(command, f"timed out after {timeout or self.timeout} s")
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except BaseException as error:  # the timeout, or Ctrl-C
+            kill_within_grace(process)
+            if isinstance(error, subprocess.TimeoutExpired):
+                raise Timeout(command, f"timed out after {timeout:g} s")
+            raise
         log.debug(f"exit {process.returncode} after {time.monotonic() - started:.3f} s")
         if process.returncode != 0:
-            raise classify(command, process.stderr, process.returncode, process.stdout)
-        return process.stdout
+            raise classify(command, stderr, process.returncode, stdout)
+        return stdout
 
     def send_receive(self, snapshot, target, properties=None, timeout=None):
         """`zfs send SNAPSHOT | zfs receive -u [-o k=v]... TARGET`: a full copy of one snapshot.
@@ -260,8 +288,7 @@ class Zfs:
             send_errors = send.communicate(timeout=max(0.0, started + timeout - time.monotonic()))[1]
         except BaseException as error:  # the timeout, or Ctrl-C: no zfs process outlives us
             for process in (send, receive):
-                process.kill()
-                process.wait()
+                kill_within_grace(process)
             if isinstance(error, subprocess.TimeoutExpired):
                 raise Timeout(receive_command, f"timed out after {timeout:g} s (with `{shlex.join(send_command)}`)")
             raise

@@ -178,8 +178,9 @@ class Recorder:
     `rows`, records the calls, and refuses what it is told to. What zfs really
     does with them is tested in the guest (tests/guest/suite/test_scheduled.py)."""
 
-    def __init__(self, rows, refuse=None, failing_volumes=(), program_error=None):
+    def __init__(self, rows, refuse=None, failing_volumes=(), program_error=None, snapshot_error=None):
         self.rows = rows
+        self.snapshot_error = snapshot_error  # raised by every zfs snapshot
         self.refuse = refuse or {}  # full snapshot name -> reason
         self.failing_volumes = failing_volumes  # their zfs snapshot fails
         self.program_error = program_error  # raised by every zfs program
@@ -190,6 +191,8 @@ class Recorder:
 
     def snapshot(self, targets, snapshot_properties):
         self.snapshots.append(list(targets))
+        if self.snapshot_error:
+            raise self.snapshot_error
         if any(target.partition("@")[0] in self.failing_volumes for target in targets):
             raise zfs_module.ZfsError(["zfs", "snapshot"], "cannot create snapshot: out of space")
 
@@ -230,6 +233,20 @@ def prune_rows():
 def old_days(volume):
     # Keep 2 daily: today's (26) and the 25th; the 20th..24th go.
     return [f"{volume}@2026-11-{d}" for d in range(20, 25)]
+
+
+def test_a_pool_that_times_out_is_given_up_not_retried_volume_by_volume():
+    # Before: one `zfs snapshot` per volume after the pool's call timed out,
+    # each waiting ZFS_TIMEOUT, all under the exclusive lock.
+    timeout = zfs_module.Timeout(["zfs", "snapshot"], "timed out after 120 s")
+    zfs = Recorder(prune_rows(), snapshot_error=timeout)
+    result = scheduled.run_job(zfs, PruneCfg(), NOW, budget=10**6)
+    assert len(zfs.snapshots) == 2  # one per pool, no retries
+    assert result.gave_up == {"tank", "tank2"}
+    assert sorted(name for name, _error in result.failed) == [
+        "tank/ganeti/a@2026-11-26", "tank/ganeti/b@2026-11-26", "tank2/ganeti/d@2026-11-26"]
+    assert all("gave up" in error for _name, error in result.failed)
+    assert zfs.programs == []  # and nothing pruned there
 
 
 def test_the_plan_decides_what_is_destroyed_one_program_per_pool():

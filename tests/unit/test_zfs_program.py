@@ -3,6 +3,7 @@ reading `zfs program -j` output and naming zfs's refusals. What zfs really
 prints and refuses is tested on real ZFS in tests/guest/suite/test_scheduled.py."""
 
 import errno
+import os
 
 import pytest
 
@@ -79,3 +80,43 @@ def test_the_program_destroys_only_names_with_an_at_sign():
     # program's own guard (the real run is in the guest tests).
     assert 'if string.find(name, "@", 1, true) then' in zfs.DESTROY_SNAPSHOTS_PROGRAM
     assert 'args["argv"]' in zfs.DESTROY_SNAPSHOTS_PROGRAM
+
+
+
+# -- every call is bounded ------------------------------------------------------
+
+
+def test_a_killed_zfs_that_does_not_exit_is_left_after_the_grace_period():
+    # A zfs stuck in the kernel (a suspended pool) ignores SIGKILL until the
+    # kernel lets it go; subprocess.run's own timeout handling then waits
+    # for it without limit. Such a process cannot be made here, so this is
+    # a stand-in with the interface of subprocess.Popen.
+    import subprocess
+
+    class StuckProcess:
+        pid, stdin, stdout, stderr = 4242, None, None, None
+        killed = False
+        waited_with = None
+
+        def kill(self):
+            self.killed = True
+
+        def wait(self, timeout=None):
+            self.waited_with = timeout
+            raise subprocess.TimeoutExpired("zfs", timeout)
+
+    process = StuckProcess()
+    zfs.kill_within_grace(process, grace=0.01)
+    assert process.killed and process.waited_with == 0.01
+
+
+def test_a_timed_out_zfs_raises_timeout_and_is_killed(tmp_path):
+    fake = tmp_path / "zfs"
+    pid_file = tmp_path / "pid"
+    fake.write_text(f"#!/bin/sh\necho $$ >{pid_file}\nexec sleep 60\n")
+    fake.chmod(0o755)
+    with pytest.raises(zfs.Timeout, match="timed out after 0.5 s"):
+        zfs.Zfs(timeout=0.5, zfs=str(fake)).zfs("list")
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

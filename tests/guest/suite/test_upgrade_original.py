@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from guestlib import NODE_NAME, cluster_verify, run
+from guestlib import NODE_NAME, artifacts_dir, cluster_verify, run
 from providerlib import NODE_CONFIG, ensure_node_config
 
 import ganeti_zfs.lvm
@@ -173,6 +173,7 @@ def upgraded(ganeti_cluster, spare_disk):
     apt_get("purge", PACKAGE)
     lay_original_footprint()
     install = apt_get("install", str(deb()))
+    (artifacts_dir() / "upgrade-from-original-install.txt").write_text(install.stdout + install.stderr)
     yield {"ext": ext, "lv": lv, "install": install.stdout + install.stderr}
 
     # Leave the node as the suite expects it.

@@ -90,3 +90,23 @@ def test_an_lv_link_never_follows_a_stale_zvol_link():
         for name in ("a.disk0", "b.disk0"):
             run(["lvremove", "-f", f"{VG}/{name}"], check=False)
             destroy_if_exists(f"{LVM_PARENT}/{name}")
+
+
+def test_create_leaves_a_usable_device_or_nothing(tmp_path):
+    # volmode=none on the parent, inherited: zfs creates the zvol, and no
+    # device ever appears. Before, create succeeded and the attach after it
+    # failed, and Ganeti never removes a disk whose attach failed.
+    import uuid
+
+    from providerlib import assert_refused, provider
+
+    run(["zfs", "create", "-o", "volmode=none", "tank/nodev"])
+    try:
+        config = tmp_path / "nodev.conf"
+        config.write_text("ZFS_PARENT=tank/nodev\nATTACH_TIMEOUT=3\n")
+        vol_name = f"{uuid.uuid4()}.ext.disk0"
+        assert_refused(provider("create", vol_name, config, VOL_SIZE="16"), "create",
+                       "has no usable device", "destroyed it again")
+        assert run(["zfs", "list", "-H", "-o", "name", "-r", "tank/nodev"]).stdout.split() == ["tank/nodev"]
+    finally:
+        run(["zfs", "destroy", "-r", "tank/nodev"])
