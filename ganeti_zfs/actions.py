@@ -3,7 +3,7 @@
 scripts/gen-entrypoints turns it into the executables in
 /usr/share/ganeti/extstorage/zfs/, and ganeti_zfs.provider dispatches on
 it. Ganeti requires create attach detach remove grow setinfo verify; it
-calls snapshot, open and close when they exist (ganeti-contract.md 1.1).
+calls snapshot, open and close when they exist (docs/ganeti-contract.md 1.1).
 """
 
 import collections

@@ -1,7 +1,7 @@
 """Ganeti's ExtStorage environment, parsed in this one place.
 
 Ganeti runs every provider script with no arguments and passes everything in
-the environment (VOL_*, EXTP_*); see ganeti-contract.md section 1.3. Sizes
+the environment (VOL_*, EXTP_*); see docs/ganeti-contract.md section 1.3. Sizes
 are integer MiB.
 """
 

@@ -3,7 +3,7 @@
 Each action takes (request, config, zfs) and reads nothing else; main()
 wires in the environment, the config and the zfs runner, which is what the
 generated entrypoints in /usr/share/ganeti/extstorage/zfs/ call. What Ganeti
-expects of each action: ganeti-contract.md, sections 1.4 and 5.1.
+expects of each action: docs/ganeti-contract.md, sections 1.4 and 5.1.
 """
 
 import os

@@ -13,7 +13,7 @@ from ganeti_zfs.lvm import COMMANDS, args, decide, main
 VG = "gnt"
 PV = "/dev/zvol/tank/gnt"
 
-# Every LVM argv Ganeti 3.0 runs (ganeti-contract.md §2.3, §2.4).
+# Every LVM argv Ganeti 3.0 runs (docs/ganeti-contract.md §2.3, §2.4).
 GANETI_ARGVS = [
     ("lvs", ["--noheadings", "--separator=|", "--units=k", "--nosuffix",
              "-ovg_name,lv_name,lv_attr,lv_kernel_major,lv_kernel_minor,vg_extent_size,stripes,devices"]),

@@ -1,6 +1,6 @@
 """LVM emulation: every report Ganeti asks for parses with Ganeti's own logic.
 
-The parsers below are re-implemented from ganeti-contract.md §2.3 (Ganeti
+The parsers below are re-implemented from docs/ganeti-contract.md §2.3 (Ganeti
 3.0.2: lib/storage/bdev.py, lib/backend.py, lib/utils/__init__.py,
 lib/storage/container.py, src/Ganeti/Storage/Lvm/LVParser.hs), including
 their field counts and regexes. The guest suite runs Ganeti's real Python

@@ -139,7 +139,7 @@ def test_provider_files_follow_the_action_list():
 
 
 def test_ganeti_required_actions_are_there():
-    # Ganeti refuses a provider without these (ganeti-contract.md 1.1).
+    # Ganeti refuses a provider without these (docs/ganeti-contract.md 1.1).
     assert {"create", "attach", "detach", "remove", "grow", "setinfo", "verify"} <= set(actions.ACTION_NAMES)
 
 

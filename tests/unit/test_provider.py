@@ -27,7 +27,7 @@ def conffile(tmp_path):
 
 @pytest.fixture
 def ganeti_env(conffile):
-    """The environment Ganeti passes (ganeti-contract.md 1.2/1.3)."""
+    """The environment Ganeti passes (docs/ganeti-contract.md 1.2/1.3)."""
     return {
         "GANETI_ZFS_CONFIG": conffile,
         "LC_ALL": "C",

@@ -2,7 +2,7 @@
 
 Ganeti runs /usr/share/ganeti/extstorage/zfs/<action> with no argv, cwd =
 the provider dir, its own environment plus LC_ALL=C and VOL_*/EXTP_*
-(EXTP_PROVIDER and EXTP_ACCESS always): ganeti-contract.md 1.2/1.3.
+(EXTP_PROVIDER and EXTP_ACCESS always): docs/ganeti-contract.md 1.2/1.3.
 """
 
 import os
