@@ -304,3 +304,23 @@ def test_apt_remove_leaves_lvm2_as_lvm2_installed_it(upgraded):
     assert run(["lvs", "--noheadings", "-o", "lv_name", REAL_VG]).stdout.split() == ["keep"]
     assert COPY.is_dir()  # the admin's copy of the original stays
     apt_get("install", str(deb()))
+
+
+def test_a_missing_lvm_parent_is_one_line_in_verify_and_costs_the_daily_job_nothing(tmp_path):
+    run(["zfs", "create", "-p", "tank/sched-one"])
+    run(["zfs", "create", "-s", "-V", "16M", "-o", "ganeti-zfs:owner=ext", "tank/sched-one/v.ext.disk0"])
+    try:
+        config = tmp_path / "missing-lvm.conf"
+        config.write_text("ZFS_PARENT=tank/sched-one\nLVM_VG=nolvs\nLVM_PARENT=tank/no-such-parent\nDEBUG=yes\n")
+        result = run(["ganeti-zfs", "-c", str(config), "verify"], check=False)
+        errors = [line for line in result.stderr.splitlines() if ": debug: " not in line]
+        assert result.returncode == 1 and len(errors) == 1, result
+        assert "tank/no-such-parent" in errors[0] and "does not exist" in errors[0]
+        job = run(["ganeti-zfs", "-c", str(config), "snapshot"])
+        zfs_runs = [line for line in job.stderr.splitlines() if "run: zfs" in line]
+        # One listing of both parents (the missing one named in its stderr)
+        # and one `zfs snapshot` for the pool: as with no LVM parent at all.
+        assert len(zfs_runs) == 2, zfs_runs
+        assert "snapshotted 1 volumes" in job.stdout
+    finally:
+        run(["zfs", "destroy", "-r", "tank/sched-one"])
