@@ -12,7 +12,7 @@ Environment:
     GUEST_DEBS         .deb files to install in the guest, space-separated
                        (default: the newest build/*.deb of each package)
     GUEST_PYTEST_ARGS  extra arguments for the guest's pytest, e.g. "-k zvol -x"
-    GUEST_TIMEOUT      seconds for the whole guest run (default 2700)
+    GUEST_TIMEOUT      seconds for the whole guest run (default 3900)
     GUEST_RELEASE      Debian release of the guest (default bookworm)
 """
 

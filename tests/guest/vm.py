@@ -39,7 +39,7 @@ LAST_RUN = HERE / ".last-run"
 CACHE = Path(os.environ.get("GUEST_CACHE", "/var/cache/ganeti-extstorage-zfs"))
 LOCK = Path("/tmp/ganeti-extstorage-zfs-guest.lock")
 DEFAULT_RELEASE = "bookworm"
-DEFAULT_TIMEOUT = 45 * 60  # seconds, the whole run: boot, set-up, tests, power-off
+DEFAULT_TIMEOUT = 65 * 60  # seconds, the whole run: boot, set-up, tests, power-off
 KEEP_IMAGES = 2  # cached images per release (another branch may use the previous recipe)
 
 # Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
