@@ -8,7 +8,7 @@ expects of each action: docs/ganeti-contract.md, sections 1.4 and 5.1.
 
 import os
 
-from . import actions, config, env, lock, log, names, properties, volume
+from . import actions, config, env, lock, log, naming, properties, volume
 from . import zfs as zfs_module
 from .errors import ConfigError, Error, UsageError
 from .volume import MIB
@@ -101,7 +101,7 @@ def attach(request, cfg, zfs):
     once, to tell a missing volume from a device that is not there yet.
     """
     dataset = cfg.dataset(request.vol_name)
-    link = names.device_link(dataset)
+    link = naming.device_link(dataset)
     if volume.device_problem(link, dataset) is None:
         return link
     try:

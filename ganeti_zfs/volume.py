@@ -27,7 +27,7 @@ import os
 import stat
 import time
 
-from . import log, names, properties
+from . import log, naming, properties
 from . import zfs as zfs_module
 from .errors import Error
 
@@ -111,7 +111,7 @@ def owners(zfs, parent, rows):
         return {
             row["name"]: row[properties.OWNER]
             for row in rows
-            if row["type"] == "volume" and names.split(row["name"])[0] == parent and _marked(row[properties.OWNER])
+            if row["type"] == "volume" and naming.split(row["name"])[0] == parent and _marked(row[properties.OWNER])
         }
     log.warning(f"{properties.OWNER} is set on {parent} or above it; only marks set on each zvol count "
                 f"(zfs inherit {properties.OWNER} {parent})")
@@ -119,7 +119,7 @@ def owners(zfs, parent, rows):
     return {
         name: props[properties.OWNER][0]
         for name, props in values.items()
-        if names.split(name)[0] == parent and props[properties.OWNER][1] == "local" and _marked(props[properties.OWNER][0])
+        if naming.split(name)[0] == parent and props[properties.OWNER][1] == "local" and _marked(props[properties.OWNER][0])
     }
 
 
@@ -237,7 +237,7 @@ def udev_settle(seconds):
 
 def wait_for_device(dataset, timeout, settle=udev_settle, dataset_of=zvol_dataset):
     """The verified device link of `dataset`, waiting up to `timeout` s for udev."""
-    link = names.device_link(dataset)
+    link = naming.device_link(dataset)
     deadline = time.monotonic() + timeout
     settled = False
     while True:

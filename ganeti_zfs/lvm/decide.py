@@ -7,7 +7,7 @@ the emulated VG reaches the real tool untouched" can be tested exhaustively.
 import collections
 import os
 
-from .. import names
+from .. import naming
 
 REAL = "real"  # exec the real tool with the argv unchanged
 EMULATED = "emulated"  # ZFS answers alone
@@ -33,7 +33,7 @@ def pv_name(lvm_parent):
     real PV can be a directory) and free of ':', spaces and parentheses,
     which Ganeti refuses or cannot parse in PV names.
     """
-    return names.device_link(lvm_parent)
+    return naming.device_link(lvm_parent)
 
 
 def strip_dev(name):

@@ -8,7 +8,7 @@ it themselves too, because zvol device nodes appear asynchronously after
 
 import os
 
-from .. import names, volume
+from .. import naming, volume
 from . import state
 
 
@@ -21,7 +21,7 @@ def ensure(vg, lv, dataset, timeout):
     a link taken from a stale /dev/zvol link would lead to the old zvol.
     """
     device = os.path.realpath(volume.wait_for_device(dataset, timeout))
-    link = names.lv_path(vg, lv)
+    link = naming.lv_path(vg, lv)
     if state.block_device(link) == state.block_device(device):
         return link
     os.makedirs(os.path.dirname(link), exist_ok=True)
@@ -33,7 +33,7 @@ def ensure(vg, lv, dataset, timeout):
 
 def remove(vg, lv):
     """Remove /dev/<vg>/<lv> (and /dev/<vg> when it is empty)."""
-    link = names.lv_path(vg, lv)
+    link = naming.lv_path(vg, lv)
     if os.path.islink(link):
         os.unlink(link)
     try:

@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 
-from .. import names, properties, volume
+from .. import naming, properties, volume
 from ..errors import Error
 from . import decide, report
 
@@ -88,7 +88,7 @@ def read(zfs, vg_name, lvm_parent, lvs=True):
         name = row["name"]
         if owners.get(name) != properties.OWNER_LVM:
             continue  # ext-provider volumes and foreign zvols are not LVs
-        lv = names.split(name)[1]
+        lv = naming.split(name)[1]
         tags = row[properties.LV_TAGS]
         volumes[lv] = Volume(
             name=lv,
@@ -189,8 +189,8 @@ def report_lvs(state, names=None, open_devices=None):
     rows = []
     for name in sorted(state.volumes) if names is None else names:
         volume = state.get(name)
-        zvol_rdev = block_device(names.device_link(volume.dataset))
-        link_rdev = block_device(names.lv_path(state.vg.name, name))
+        zvol_rdev = block_device(naming.device_link(volume.dataset))
+        link_rdev = block_device(naming.lv_path(state.vg.name, name))
         active = zvol_rdev is not None and link_rdev == zvol_rdev
         rows.append(
             report.LV(
@@ -198,7 +198,7 @@ def report_lvs(state, names=None, open_devices=None):
                 guid=volume.guid,
                 size=volume.size,
                 active=active,
-                open=active and open_devices.is_open(names.device_link(volume.dataset), zvol_rdev),
+                open=active and open_devices.is_open(naming.device_link(volume.dataset), zvol_rdev),
                 kernel_major=os.major(zvol_rdev) if active else -1,
                 kernel_minor=os.minor(zvol_rdev) if active else -1,
                 tags=volume.tags,

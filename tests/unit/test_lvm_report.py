@@ -410,3 +410,12 @@ def test_any_vgs_or_pvs_field_list_prints_what_the_full_listing_printed(command,
     zfs = FakeZfs()
     assert _listing(command, argv, zfs) == lines_of(command, argv, state.read(FakeZfs(), VG_NAME, PARENT).vg)
     assert zfs.depths == [1 if report.needs_lvs(command, report.resolve_fields(command, options)) else 0]
+
+
+def test_report_lvs_of_named_lvs_and_of_all(tmp_path):
+    # No devices here (so nothing is active); the rows are still one per LV asked.
+    current = state.read(FakeZfs(), VG_NAME, PARENT)
+    opened = state.OpenDevices(proc=str(tmp_path), sys_block=str(tmp_path))
+    named = state.report_lvs(current, ["a.disk0"], opened)
+    assert [(lv.name, lv.active, lv.open) for lv in named] == [("a.disk0", False, False)]
+    assert [lv.name for lv in state.report_lvs(current, None, opened)] == sorted(current.volumes)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ganeti_zfs import actions, names, provider, volume
+from ganeti_zfs import actions, naming, provider, volume
 from ganeti_zfs.errors import Error
 
 NAME = "0f1e2d3c-aaaa-bbbb-cccc-0123456789ab.ext.disk0"
@@ -206,7 +206,7 @@ def test_device_stale_link_is_refused(tmp_path):
 
 
 def test_wait_for_device_gives_up_with_the_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(names, "DEVICE_ROOT", str(tmp_path))
+    monkeypatch.setattr(naming, "DEVICE_ROOT", str(tmp_path))
     settled = []
     with pytest.raises(Error) as raised:
         volume.wait_for_device("tank/ganeti/v", 0.3, settle=settled.append)
