@@ -5,30 +5,92 @@ prunes, so a volume cannot appear or vanish under its one atomic
 `zfs snapshot` call; provider create/remove/snapshot take it shared, so they
 never block each other. Overlapping snapshot runs (cron, timer, an admin)
 serialise on it too.
+
+The lock file lives in a directory only root can enter (RUNTIME_DIR, also
+made by the package's tmpfiles.d entry): flock(2) works on any descriptor,
+even a read-only one, so a lock file any user can open is a lock any user
+can hold, stopping every create, remove and snapshot for the lock timeout.
+The directory is refused unless it is a real directory, owned by root (or
+by the user running, for a $GANETI_ZFS_LOCK of one's own), that nobody else
+may write to; the file is opened without following a symbolic link.
 """
 
 import contextlib
 import fcntl
 import os
+import stat
 import time
 
 from .errors import Error
 
-LOCK_PATH = os.environ.get("GANETI_ZFS_LOCK", "/run/lock/ganeti-extstorage-zfs.lock")
+RUNTIME_DIR = "/run/ganeti-extstorage-zfs"
+DEFAULT_PATH = f"{RUNTIME_DIR}/node.lock"
+# Tests point every command at a lock of their own.
+PATH_VARIABLE = "GANETI_ZFS_LOCK"
+LOCK_PATH = os.environ.get(PATH_VARIABLE, DEFAULT_PATH)
 
 
-class LockTimeout(Error):
+class LockError(Error):
     pass
+
+
+class LockTimeout(LockError):
+    pass
+
+
+def check_directory(path):
+    """Refuse a lock directory that anyone but root (or us) could change."""
+    try:
+        info = os.lstat(path)
+    except OSError as error:
+        raise LockError(f"cannot use the lock directory {path}: {error.strerror}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise LockError(f"the lock directory {path} is not a directory (a symbolic link or file is refused)")
+    if info.st_uid not in (0, os.geteuid()):
+        raise LockError(f"the lock directory {path} is owned by uid {info.st_uid}, not root; refusing to use it")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise LockError(
+            f"the lock directory {path} has mode {stat.S_IMODE(info.st_mode):04o}: others may write to it; "
+            "refusing to use it (it must be 0700 root)"
+        )
+
+
+def prepare_directory(path):
+    """Make the lock directory (mode 0700) if missing, then check it."""
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise LockError(f"cannot create the lock directory {path}: {error.strerror}")
+    check_directory(path)
+
+
+def open_lock_file(path):
+    """The lock file's descriptor (created 0600); never through a symbolic link."""
+    prepare_directory(os.path.dirname(os.path.abspath(path)))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise LockError(f"cannot open the lock file {path}: {error.strerror}")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise LockError(f"the lock file {path} is not a regular file")
+    return fd
 
 
 @contextlib.contextmanager
 def _locked(mode, timeout, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a") as file:
+    fd = open_lock_file(path)
+    try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(file, mode | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -37,7 +99,9 @@ def _locked(mode, timeout, path):
         try:
             yield
         finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def exclusive(timeout=600, path=None):

@@ -11,6 +11,7 @@ import importlib.machinery
 import importlib.util
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -251,16 +252,33 @@ def test_maintainer_scripts_use_the_log_directory_ganeti_uses():
     log_dir = "LOG_DIR=/var/log/ganeti/extstorage\n"
     assert log_dir in read("debian", "ganeti-extstorage-zfs.postinst")
     assert log_dir in read("debian", "ganeti-extstorage-zfs.postrm")
-    rules = [line for line in read("debian", "ganeti-extstorage-zfs.tmpfiles").splitlines()
-             if line and not line.startswith("#")]
-    assert rules == ["e /var/log/ganeti/extstorage - - - m:30d"]
+    assert tmpfiles_rules() == ["e /var/log/ganeti/extstorage - - - m:30d", "d /run/ganeti-extstorage-zfs 0700 root root -"]
+
+
+def tmpfiles_rules():
+    return [line for line in read("debian", "ganeti-extstorage-zfs.tmpfiles").splitlines()
+            if line and not line.startswith("#")]
+
+
+def test_tmpfiles_rule_makes_the_lock_directory_root_only(tmp_path):
+    # The node lock's directory (lock.py), made by the real systemd-tmpfiles
+    # as at boot; lock.py accepts what it makes.
+    from ganeti_zfs import lock
+
+    (rule,) = [line for line in tmpfiles_rules() if line.startswith("d ")]
+    assert rule.split()[1] == lock.RUNTIME_DIR == os.path.dirname(lock.DEFAULT_PATH)
+    directory = tmp_path / "ganeti-extstorage-zfs"
+    config_file = tmp_path / "rule.conf"
+    config_file.write_text(rule.replace(lock.RUNTIME_DIR, str(directory)) + "\n")
+    subprocess.run(["systemd-tmpfiles", "--create", str(config_file)], check=True)
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    lock.check_directory(str(directory))
 
 
 def test_tmpfiles_rule_ages_out_only_old_logs(tmp_path):
     # The package's rule, run by the real systemd-tmpfiles on a copy of the
     # directory: what systemd-tmpfiles-clean.timer does on a node.
-    (rule,) = [line for line in read("debian", "ganeti-extstorage-zfs.tmpfiles").splitlines()
-               if line and not line.startswith("#")]
+    (rule,) = [line for line in tmpfiles_rules() if line.startswith("e ")]
     logs = tmp_path / "extstorage"
     logs.mkdir()
     config_file = tmp_path / "rule.conf"

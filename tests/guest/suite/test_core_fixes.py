@@ -1,0 +1,117 @@
+"""Fixes that only real ZFS, udev and Linux can show: the node lock against
+other users, attach with an unknown config key, DESTROY_OPTIONS=-f, and a
+snapshot call naming another volume's export copy. Every script is the
+installed one, run the way Ganeti runs it (providerlib)."""
+
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+
+from guestlib import run
+from providerlib import (
+    PARENT,
+    PROVIDER_DIR,
+    assert_refused,
+    destroy_if_exists,
+    ensure_node_config,
+    ganeti_environment,
+    new_volume_name,
+    ok,
+    provider,
+    refused_without_change,
+    write_config,
+    zfs_get,
+    zfs_state,
+)
+
+LOCK_DIR = "/run/ganeti-extstorage-zfs"
+LOCK_FILE = f"{LOCK_DIR}/node.lock"
+OLD_LOCK_FILE = "/run/lock/ganeti-extstorage-zfs.lock"  # before 0.2.1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node_config():
+    return ensure_node_config()
+
+
+@pytest.fixture
+def make_volume():
+    made = []
+
+    def make(size_mib=32):
+        name = new_volume_name()
+        made.append(name)
+        ok("create", name, VOL_SIZE=size_mib)
+        return name
+
+    yield make
+    for name in made:
+        destroy_if_exists(f"{PARENT}/{name}.snap")
+        destroy_if_exists(f"{PARENT}/{name}")
+
+
+# -- 1. the node lock cannot be held by another user ---------------------------
+
+# Run as nobody: hold every lock file it can get at, through a read-only
+# descriptor (flock works on those) or one it creates (in a sticky
+# world-writable directory, root's open of it then fails: fs.protected_regular).
+HOLDER = r"""
+import fcntl, os, sys, time
+held = []
+for path in sys.argv[1:]:
+    for flags in (os.O_RDONLY, os.O_RDWR | os.O_CREAT):
+        try:
+            fd = os.open(path, flags, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            print(f"{path}: {error.strerror}", file=sys.stderr, flush=True)
+            continue
+        held.append(path)
+        break
+print(" ".join(held) or "nothing", flush=True)
+time.sleep(600)
+"""
+
+
+def test_another_user_cannot_hold_the_node_lock():
+    # /run/lock as on any Debian system (the guest's init is not systemd).
+    os.makedirs("/run/lock", exist_ok=True)
+    os.chmod("/run/lock", 0o1777)
+    name = new_volume_name()
+    holder = subprocess.Popen(
+        ["runuser", "-u", "nobody", "--", "python3", "-c", HOLDER, LOCK_FILE, OLD_LOCK_FILE],
+        cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # Only the old place can be held: the holder did run.
+        assert holder.stdout.readline().split() == [OLD_LOCK_FILE]
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(PROVIDER_DIR / "create")], cwd=PROVIDER_DIR, env=ganeti_environment(name, VOL_SIZE=32),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90,
+        )
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 60
+        ok("remove", name)
+    finally:
+        holder.kill()
+        holder.wait()
+        destroy_if_exists(f"{PARENT}/{name}")
+    directory = os.lstat(LOCK_DIR)
+    assert stat.S_ISDIR(directory.st_mode) and directory.st_uid == 0
+    assert stat.S_IMODE(directory.st_mode) == 0o700
+    assert stat.S_IMODE(os.lstat(LOCK_FILE).st_mode) == 0o600
+
+
+def test_a_lock_directory_others_can_write_is_refused(make_volume):
+    os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+    os.chmod(LOCK_DIR, 0o777)
+    try:
+        name = new_volume_name()
+        refused_without_change("create", name, "others may write to it; refusing", VOL_SIZE=32)
+    finally:
+        os.chmod(LOCK_DIR, 0o700)
+    make_volume()  # and it works again
