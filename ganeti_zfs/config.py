@@ -180,12 +180,18 @@ def _expand(raw, seen):
     return "".join(parts)
 
 
-def parse_text(text, path="<config>", skipped=None, seen=None):
+class UnknownKey(ConfigError):
+    """A line sets a key that is not in KEYS (a typo, or a newer version's key)."""
+
+
+def parse_text(text, path="<config>", skipped=None, seen=None, unknown=None):
     """KEY -> raw string value, in our key names, from shell-like text.
 
     A line that is not a valid setting is an error; given a list as
     `skipped`, it is appended there as an error message instead (the
     original tool's shell files may hold other shell code: upgrade.py).
+    Given a list as `unknown`, so is a line that only sets an unknown key
+    (every other error still stops the parse).
     `seen`, a dict, carries the values of files read before this one, as
     the shell has them when it sources several files in turn.
     """
@@ -193,6 +199,13 @@ def parse_text(text, path="<config>", skipped=None, seen=None):
     for number, line in enumerate(text.splitlines(), 1):
         try:
             _parse_line(line, raw, f"{path}:{number}")
+        except UnknownKey as error:
+            if unknown is not None:
+                unknown.append(str(error))
+            elif skipped is not None:
+                skipped.append(str(error))
+            else:
+                raise
         except ConfigError as error:
             if skipped is None:
                 raise
@@ -214,7 +227,7 @@ def _parse_line(line, raw, where):
     name, value_text = match.groups()
     key = ALIASES.get(name, name)
     if key not in KEYS:
-        raise ConfigError(f"{where}: unknown setting {name!r}")
+        raise UnknownKey(f"{where}: unknown setting {name!r}")
     try:
         words = shlex.split(_expand(value_text, raw), comments=True)
     except ValueError as error:
@@ -276,8 +289,14 @@ def _volume_options(values, explicit):
     return base.with_overrides(params, "setting")
 
 
-def load(path=None, environ=None):
-    """The validated Config from `path`, $GANETI_ZFS_CONFIG or the default."""
+def load(path=None, environ=None, unknown=None):
+    """The validated Config from `path`, $GANETI_ZFS_CONFIG or the default.
+
+    Given a list as `unknown`, a line setting an unknown key is ignored and
+    its message ("FILE:LINE: unknown setting 'KEY'") appended there: for the
+    provider actions that must keep working on such a file (provider.py,
+    LENIENT_ACTIONS). Every other caller refuses the file.
+    """
     environ = os.environ if environ is None else environ
     path = path or environ.get(PATH_VARIABLE) or DEFAULT_PATH
     try:
@@ -287,4 +306,4 @@ def load(path=None, environ=None):
         raise ConfigError(f"configuration file {path} does not exist")
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}")
-    return build(parse_text(text, path), path)
+    return build(parse_text(text, path, unknown=unknown), path)

@@ -293,6 +293,14 @@ def main(action_name, environ=None):
     return log.run_reporting_errors(lambda: _run(action_name, environ))
 
 
+# The actions that keep working on a config with an unknown key (a typo, a
+# newer version's setting), with a warning: if attach failed, Ganeti could
+# not start instances and would skip remove (the volume would leak), and
+# open/close run at every start. detach loads no config at all. Everything
+# else refuses such a file.
+LENIENT_ACTIONS = ("attach", "open", "close")
+
+
 def _run(action_name, environ):
     function = ACTION_FUNCTIONS.get(action_name)
     if function is None:
@@ -302,10 +310,19 @@ def _run(action_name, environ):
         # could not shut an instance down.
         return 0
     request = env.parse(environ, volume_required=action_name != "verify")
-    cfg = config.load(environ=environ)
+    ignored = [] if action_name in LENIENT_ACTIONS else None
+    cfg = config.load(environ=environ, unknown=ignored)
     if cfg.debug:
         log.enable_debug()
-    result = function(request, cfg, zfs_module.Zfs(timeout=cfg.zfs_timeout))
+    try:
+        result = function(request, cfg, zfs_module.Zfs(timeout=cfg.zfs_timeout))
+    except Error as error:
+        if ignored:
+            # Still one line: the failure, and what was ignored.
+            raise Error(f"{error} (ignored in the config: {'; '.join(ignored)})") from None
+        raise
+    for message in ignored or ():
+        log.warning(f"{message}: ignored (fix the file: every other action refuses it)")
     if action_name == "attach":
         # Line 1 of stdout is all Ganeti reads: nothing else goes there.
         print(result, flush=True)

@@ -182,3 +182,18 @@ def test_environment_variable_points_at_another_file(tmp_path):
     cfg = config.load(environ={config.PATH_VARIABLE: str(path)})
     assert cfg.parent == "tank2/elsewhere"
     assert cfg.path == str(path)
+
+
+def test_unknown_keys_can_be_collected_instead_of_refused(tmp_path):
+    path = tmp_path / "typo.conf"
+    path.write_text("ZFS_PARENT=tank/a\nATACH_TIMEOUT=5\nexport NEWER_KEY=1\n")
+    with pytest.raises(ConfigError, match=rf"{path}:2: unknown setting 'ATACH_TIMEOUT'"):
+        config.load(str(path))
+    unknown = []
+    cfg = config.load(str(path), unknown=unknown)
+    assert cfg.parent == "tank/a" and cfg.attach_timeout == 10
+    assert unknown == [f"{path}:2: unknown setting 'ATACH_TIMEOUT'", f"{path}:3: unknown setting 'NEWER_KEY'"]
+    # Only unknown keys: any other bad line is still an error.
+    path.write_text("ZFS_PARENT=tank/a\nATACH_TIMEOUT=5\nnot a setting\n")
+    with pytest.raises(ConfigError, match=r":3: not a KEY=value line"):
+        config.load(str(path), unknown=[])

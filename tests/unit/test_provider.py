@@ -278,3 +278,67 @@ def test_attach_of_a_ready_device_runs_and_imports_nothing_heavy(ganeti_env):
     modules = set(result.stderr.split())
     assert "ganeti_zfs.provider" in modules
     assert not {"dataclasses", "subprocess", "traceback"} & modules
+
+
+# -- a config with an unknown key: attach, open and close keep working -------
+
+
+@pytest.fixture
+def typo_env(ganeti_env, conffile, monkeypatch):
+    with open(conffile, "a") as file:
+        file.write("ATACH_TIMEOUT=5\n")
+    # A ready device (no zvols on the host), and a volume of ours.
+    monkeypatch.setattr(volume, "device_problem", lambda link, dataset: None)
+    recorded = []
+    monkeypatch.setattr(volume, "existing", lambda zfs, dataset: volume.Volume(dataset, "volume", 1 << 30, 0, "", "ext"))
+    monkeypatch.setattr(provider.zfs_module.Zfs, "set", lambda self, name, changes: recorded.append((name, changes)))
+    ganeti_env["VOL_OPEN_EXCLUSIVE"] = "True"
+    return ganeti_env, recorded
+
+
+def assert_one_warning_line(err, action, conffile):
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"ganeti-zfs {action} {NAME}: warning: {conffile}:3: unknown setting 'ATACH_TIMEOUT'")
+
+
+@pytest.mark.parametrize("action", ["attach", "open", "close"])
+def test_attach_open_close_work_with_an_unknown_key_and_say_so(capsys, typo_env, conffile, action):
+    environ, recorded = typo_env
+    status, out, err = run(capsys, action, environ)
+    assert status == 0, err
+    assert out == (f"/dev/zvol/tank/ganeti/{NAME}\n" if action == "attach" else "")
+    assert_one_warning_line(err, action, conffile)
+    if action != "attach":
+        assert [name for name, _changes in recorded] == [f"tank/ganeti/{NAME}"]
+
+
+def test_detach_works_with_an_unknown_key(capsys, typo_env):
+    assert run(capsys, "detach", typo_env[0]) == (0, "", "")
+
+
+@pytest.mark.parametrize("action, extra", [
+    ("create", {"VOL_SIZE": "1024"}), ("remove", {}), ("grow", {"VOL_NEW_SIZE": "2048"}),
+    ("setinfo", {"VOL_METADATA": "originstname+x"}), ("verify", {}),
+    ("snapshot", {"VOL_SNAPSHOT_NAME": f"{NAME}.snap", "VOL_SNAPSHOT_SIZE": "1024"}),
+])
+def test_other_actions_refuse_an_unknown_key(capsys, typo_env, conffile, action, extra):
+    environ, recorded = typo_env
+    environ.update(extra)
+    assert_one_error_line(*run(capsys, action, environ), action, f"{conffile}:3: unknown setting 'ATACH_TIMEOUT'")
+    assert recorded == []
+
+
+def test_attach_still_refuses_what_it_cannot_resolve(capsys, typo_env, conffile):
+    environ, _recorded = typo_env
+    with open(conffile, "w") as file:
+        file.write("LVM_VG=gnt\nATACH_TIMEOUT=5\n")
+    status, out, err = run(capsys, "attach", environ)
+    assert_one_error_line(status, out, err, "attach", "ZFS_PARENT is not set")
+    assert f"{conffile}:2: unknown setting 'ATACH_TIMEOUT'" in err
+    with open(conffile, "w") as file:
+        file.write("ZFS_PARENT=tank/../x\nATACH_TIMEOUT=5\n")
+    assert_one_error_line(*run(capsys, "attach", environ), "attach", "is not a valid ZFS dataset name")
+    with open(conffile, "w") as file:
+        file.write("ZFS_PARENT=tank/ganeti\nATACH_TIMEOUT=5\nATTACH_TIMEOUT=never\n")
+    assert_one_error_line(*run(capsys, "attach", environ), "attach", f"{conffile}:3: ATTACH_TIMEOUT must be a positive number")

@@ -115,3 +115,27 @@ def test_a_lock_directory_others_can_write_is_refused(make_volume):
     finally:
         os.chmod(LOCK_DIR, 0o700)
     make_volume()  # and it works again
+
+
+# -- 2. attach with an unknown key in the config -------------------------------
+
+
+def test_attach_works_with_an_unknown_config_key(make_volume, tmp_path):
+    name = make_volume()
+    conf = write_config(tmp_path / "typo.conf", f"ZFS_PARENT={PARENT}\nATACH_TIMEOUT=5\n")
+    for action in ("attach", "open", "close", "detach"):
+        result = ok(action, name, conf, VOL_OPEN_EXCLUSIVE="True")
+        if action == "attach":
+            assert result.stdout == f"/dev/zvol/{PARENT}/{name}\n"
+        else:
+            assert result.stdout == ""
+        if action != "detach":  # detach reads no config at all
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and "warning" in lines[0], result.stderr
+            assert f"{conf}:2" in lines[0] and "ATACH_TIMEOUT" in lines[0], lines[0]
+    # Everything else still refuses the file, changing nothing.
+    refused_without_change("create", new_volume_name(), f"{conf}:2", "ATACH_TIMEOUT", config=conf, VOL_SIZE=32)
+    refused_without_change("remove", name, f"{conf}:2", "ATACH_TIMEOUT", config=conf)
+    # What attach cannot do without is still refused.
+    broken = write_config(tmp_path / "noparent.conf", "ATACH_TIMEOUT=5\n")
+    refused_without_change("attach", name, "ZFS_PARENT is not set", config=broken)
