@@ -83,7 +83,10 @@ def freshness(volumes, now, thresholds):
 
 
 def _capacity(text):
-    return int(text.rstrip("%"))
+    """The capacity in %, or None where zpool has none: it prints `-` for a
+    pool that is UNAVAIL or FAULTED (its space cannot be read)."""
+    number = text.rstrip("%")
+    return int(number) if number.isdigit() else None
 
 
 def pool_health(rows, pool_names, thresholds):
@@ -100,6 +103,13 @@ def pool_health(rows, pool_names, thresholds):
             findings.append(Finding(WARNING, f"pool {pool} is DEGRADED"))
         elif health != "ONLINE":
             findings.append(Finding(CRITICAL, f"pool {pool} is {health}"))
+        if capacity is None:
+            # Nagios's "U": a value that could not be determined.
+            if health in ("ONLINE", "DEGRADED"):
+                findings.append(Finding(UNKNOWN, f"pool {pool} is {health} but zpool gives no capacity ({row['capacity']!r})"))
+            status.append(f"{pool} {health}")
+            perfdata.append(f"{pool}_capacity=U;{thresholds.capacity_warn};{thresholds.capacity_crit};0;100")
+            continue
         if capacity >= thresholds.capacity_crit:
             findings.append(Finding(CRITICAL, f"pool {pool} is {capacity}% full"))
         elif capacity >= thresholds.capacity_warn:

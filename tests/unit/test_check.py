@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from ganeti_zfs import check, scheduled
+from ganeti_zfs import check, config, scheduled
+from ganeti_zfs import zfs as zfs_module
 from ganeti_zfs.check import CRITICAL, OK, UNKNOWN, WARNING, Thresholds
 
 LIMITS = Thresholds(warn_hours=26, crit_hours=50, capacity_warn=80, capacity_crit=90)
@@ -15,7 +16,7 @@ NOW = 10_000_000
 HOUR = 3600
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Nagios plugin output: STATE - text | perfdata ('label'=value[UOM];warn;crit;min;max ...)
-LINE = re.compile(r"^ZFS-SNAPSHOTS (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+( \| ([A-Za-z0-9_.]+=[0-9.]+(s|%)?(;[0-9.]*){0,4} ?)+)?$")
+LINE = re.compile(r"^ZFS-SNAPSHOTS (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+( \| ([A-Za-z0-9_.]+=([0-9.]+(s|%)?|U)(;[0-9.]*){0,4} ?)+)?$")
 
 
 def volume(name, snapshot_hours_ago=None, created_hours_ago=1000, excluded=""):
@@ -134,3 +135,37 @@ def test_check_own_failures_read_as_unknown(tmp_path, capsys):
     assert cli.main(["check", "--no-such-option"]) == 3
     # Other commands keep the usual statuses.
     assert cli.main(["list", "-c", str(tmp_path / "missing.conf")]) == 1
+
+
+# `zpool list -H -p -o name,health,capacity` as OpenZFS 2.1 prints it: a pool
+# whose devices are gone (UNAVAIL, FAULTED) has `-` for every space column.
+ZPOOL_LIST_WITH_A_BROKEN_POOL = "tank\tONLINE\t3\ntank2\tUNAVAIL\t-\n"
+
+
+@pytest.mark.parametrize("health", ["UNAVAIL", "FAULTED"])
+def test_a_pool_without_capacity_is_critical_naming_pool_and_health(health):
+    rows = zfs_module.parse_rows(ZPOOL_LIST_WITH_A_BROKEN_POOL.replace("UNAVAIL", health), ["name", "health", "capacity"])
+    findings, perfdata, status = check.pool_health(rows, {"tank", "tank2"}, LIMITS)
+    assert [(f.state, f.text) for f in findings] == [(CRITICAL, f"pool tank2 is {health}")]
+    assert perfdata == ["tank_capacity=3%;80;90;0;100", "tank2_capacity=U;80;90;0;100"]
+    assert status == ["tank ONLINE 3%", f"tank2 {health}"]
+
+
+def test_an_online_pool_without_capacity_is_unknown():
+    findings, _perfdata, _status = check.pool_health([pool("tank", "ONLINE", "-")], {"tank"}, LIMITS)
+    assert states(findings) == [UNKNOWN]
+
+
+def test_check_of_an_unavailable_pool_is_one_critical_line(tmp_path, capsys, monkeypatch):
+    class PoolsOnly:
+        def pools(self, fields):
+            return zfs_module.parse_rows(ZPOOL_LIST_WITH_A_BROKEN_POOL, fields)
+
+    monkeypatch.setattr(scheduled, "inventory", lambda zfs, parents: ([], []))
+    cfg = config.build({"ZFS_PARENT": "tank/ganeti", "SNAPSHOT_PARENTS": "tank/ganeti tank2/ganeti"})
+    args = type("Args", (), {"warn_hours": None, "crit_hours": None, "capacity_warn": None,
+                             "capacity_crit": None, "now": None})()
+    assert check.run(args, cfg, PoolsOnly()) == CRITICAL
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("ZFS-SNAPSHOTS CRITICAL - pool tank2 is UNAVAIL | ")
+    assert LINE.match(line)
