@@ -11,6 +11,7 @@ file is loaded, before any command runs.
 import os
 import re
 import shlex
+import time
 
 from . import options
 from .errors import ConfigError
@@ -86,9 +87,31 @@ def _used_property(value, key):
     return value
 
 
+# The days a SNAPSHOT_FORMAT must name apart: 800 from 2027-12-01 (UTC
+# midnights), so two year ends, a leap day (2028-02-29) and every weekday,
+# day of month and day of year more than once.
+_FORMAT_CHECK_START = 1827619200  # 2027-12-01T00:00:00Z
+_FORMAT_CHECK_DAYS = 800
+_DEFAULT_SNAPSHOT_FORMAT = "%Y-%m-%d"
+
+
 def _snapshot_format(value, key):
     if "%" not in value or "@" in value or "/" in value or " " in value:
         raise ConfigError(f"{key}={value!r} must be a strftime format with no '@', '/' or spaces")
+    if value != _DEFAULT_SNAPSHOT_FORMAT:
+        # One scheduled snapshot a day, named by this format: a name that
+        # comes back (daily-%a, %Y-%m) would stop the job once it does.
+        # time, not datetime: this runs on attach's start-up too.
+        seen = {}
+        for day in range(_FORMAT_CHECK_DAYS):
+            when = time.gmtime(_FORMAT_CHECK_START + day * 86400)
+            name = time.strftime(value, when)
+            if name in seen:
+                raise ConfigError(
+                    f"{key}={value!r} does not give every day its own name: {time.strftime('%Y-%m-%d', seen[name])} "
+                    f"and {time.strftime('%Y-%m-%d', when)} are both {name!r} (a date such as %Y-%m-%d must be in it)"
+                )
+            seen[name] = when
     return value
 
 
@@ -113,7 +136,7 @@ KEYS = {
     "ZFS_TIMEOUT": (_positive_number, "120", "seconds any zfs or zpool command may take"),
     "DEBUG": (options.parse_bool, "no", "show every zfs command on stderr"),
     "SNAPSHOT_PARENTS": (_text, "", "datasets whose zvols get scheduled snapshots (default: ZFS_PARENT and LVM_PARENT)"),
-    "SNAPSHOT_FORMAT": (_snapshot_format, "%Y-%m-%d", "strftime name of scheduled snapshots, in UTC"),
+    "SNAPSHOT_FORMAT": (_snapshot_format, _DEFAULT_SNAPSHOT_FORMAT, "strftime name of scheduled snapshots, in UTC; it must differ every day"),
     "KEEP_DAILY": (_whole_number, "7", "daily snapshots kept per volume"),
     "KEEP_WEEKLY": (_whole_number, "4", "weekly snapshots kept per volume"),
     "KEEP_MONTHLY": (_whole_number, "6", "monthly snapshots kept per volume"),

@@ -197,3 +197,31 @@ def test_unknown_keys_can_be_collected_instead_of_refused(tmp_path):
     path.write_text("ZFS_PARENT=tank/a\nATACH_TIMEOUT=5\nnot a setting\n")
     with pytest.raises(ConfigError, match=r":3: not a KEY=value line"):
         config.load(str(path), unknown=[])
+
+
+@pytest.mark.parametrize("value, first, second, name", [
+    ("daily-%a", "2027-12-01", "2027-12-08", "daily-Wed"),
+    ("%Y-%m", "2027-12-01", "2027-12-02", "2027-12"),
+    ("%m-%d", "2027-12-01", "2028-12-01", "12-01"),
+    ("%j", "2027-12-01", "2028-11-30", "335"),  # day of year, across a leap year
+])
+def test_a_snapshot_format_that_repeats_is_refused_with_two_days(tmp_path, value, first, second, name):
+    path = tmp_path / "extstorage-zfs.conf"
+    path.write_text(f"ZFS_PARENT=tank/a\nSNAPSHOT_FORMAT='{value}'\n")
+    with pytest.raises(ConfigError) as error:
+        config.load(str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path}:2: SNAPSHOT_FORMAT={value!r} does not give every day its own name: ")
+    assert f"{first} and {second} are both {name!r}" in message
+
+
+def test_a_format_that_repeats_only_across_years_is_refused(tmp_path):
+    # %U (week of year) with %w repeats between years without %y/%Y.
+    with pytest.raises(ConfigError, match=r"does not give every day its own name: 2027-12-01 and 2028-11-29 are both '48-3'"):
+        load_text(tmp_path, "ZFS_PARENT=tank/a\nSNAPSHOT_FORMAT=%U-%w\n")
+
+
+@pytest.mark.parametrize("value", ["%Y-%m-%d", "%Y%m%d", "%Y-%j", "%G-W%V-%u", "%s", "daily-%F", "%Y-%m-%d-%H%M", "%y%m%d-ganeti"])
+def test_a_snapshot_format_with_a_name_for_every_day_is_accepted(tmp_path, value):
+    cfg = load_text(tmp_path, f"ZFS_PARENT=tank/a\nSNAPSHOT_FORMAT='{value}'\n")
+    assert cfg.snapshot_format == value
