@@ -13,6 +13,9 @@ from . import zfs as zfs_module
 from .errors import ConfigError, Error, UsageError
 from .volume import MIB
 
+# The export copy Ganeti asks for: VOL_SNAPSHOT_NAME = VOL_NAME + this.
+SNAPSHOT_SUFFIX = ".snap"
+
 
 def create(request, cfg, zfs):
     size = request.require_size() * MIB
@@ -215,6 +218,15 @@ def snapshot(request, cfg, zfs):
         raise UsageError("VOL_SNAPSHOT_NAME is not set")
     if request.snapshot_name == request.vol_name:
         raise UsageError("VOL_SNAPSHOT_NAME is the volume itself")
+    # Ganeti always sends <VOL_NAME>.snap (ganeti-contract.md 1.4, snapshot).
+    # Any other name could be another volume's export copy, which the
+    # leftover clean-up below would replace.
+    expected = f"{request.vol_name}{SNAPSHOT_SUFFIX}"
+    if request.snapshot_name != expected:
+        raise UsageError(
+            f"VOL_SNAPSHOT_NAME {request.snapshot_name!r} is not {expected!r}, the name Ganeti derives from VOL_NAME; "
+            "refusing (it could be another volume's export copy)"
+        )
     origin = cfg.dataset(request.vol_name)
     target = cfg.dataset(request.snapshot_name)
     export_snapshot = f"{origin}@{volume.EXPORT_SNAPSHOT}"

@@ -342,3 +342,22 @@ def test_attach_still_refuses_what_it_cannot_resolve(capsys, typo_env, conffile)
     with open(conffile, "w") as file:
         file.write("ZFS_PARENT=tank/ganeti\nATACH_TIMEOUT=5\nATTACH_TIMEOUT=never\n")
     assert_one_error_line(*run(capsys, "attach", environ), "attach", f"{conffile}:3: ATTACH_TIMEOUT must be a positive number")
+
+
+# -- snapshot: only this volume's own export copy ------------------------------
+
+
+@pytest.mark.parametrize("snapshot_name", [
+    "other.ext.disk0.snap",  # another volume's export copy
+    f"{NAME}.snap.snap", f"{NAME}x.snap", f"x{NAME}.snap", f"{NAME}.SNAP", f"{NAME}-snap", f"{NAME}.snap2", "snap",
+])
+def test_snapshot_refuses_a_name_not_derived_from_vol_name_before_running_zfs(capsys, ganeti_env, monkeypatch, snapshot_name):
+    def no_zfs(self, command, *args, **kwargs):
+        raise AssertionError(f"zfs ran: {command}")
+
+    monkeypatch.setattr(provider.zfs_module.Zfs, "_run", no_zfs)
+    ganeti_env.update(VOL_SNAPSHOT_NAME=snapshot_name, VOL_SNAPSHOT_SIZE="1024")
+    assert_one_error_line(
+        *run(capsys, "snapshot", ganeti_env), "snapshot",
+        f"VOL_SNAPSHOT_NAME {snapshot_name!r} is not '{NAME}.snap', the name Ganeti derives from VOL_NAME",
+    )

@@ -139,3 +139,21 @@ def test_attach_works_with_an_unknown_config_key(make_volume, tmp_path):
     # What attach cannot do without is still refused.
     broken = write_config(tmp_path / "noparent.conf", "ATACH_TIMEOUT=5\n")
     refused_without_change("attach", name, "ZFS_PARENT is not set", config=broken)
+
+
+# -- 6. a snapshot call may only make this volume's own export copy ------------
+
+
+def test_snapshot_refuses_another_volumes_export_copy(make_volume):
+    victim, other = make_volume(), make_volume()
+    victim_copy = f"{PARENT}/{victim}.snap"
+    ok("snapshot", victim, VOL_SNAPSHOT_NAME=f"{victim}.snap", VOL_SNAPSHOT_SIZE=32)
+    assert zfs_get(victim_copy, "origin") == f"{PARENT}/{victim}@ganeti-export"
+    for wrong in (f"{victim}.snap", f"{other}x.snap", f"{other}.snap.snap", "unrelated.snap"):
+        refused_without_change("snapshot", other, "VOL_SNAPSHOT_NAME", f"{other}.snap",
+                               VOL_SNAPSHOT_NAME=wrong, VOL_SNAPSHOT_SIZE=32)
+    assert zfs_get(victim_copy, "origin") == f"{PARENT}/{victim}@ganeti-export"
+    # The name Ganeti derives still works.
+    ok("snapshot", other, VOL_SNAPSHOT_NAME=f"{other}.snap", VOL_SNAPSHOT_SIZE=32)
+    for name in (victim, other):
+        ok("remove", f"{name}.snap")

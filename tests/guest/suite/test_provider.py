@@ -407,9 +407,11 @@ def test_snapshot_again_replaces_the_leftover_copy(make_volume):
 
 
 def test_snapshot_will_not_replace_a_dataset_that_is_not_an_export_copy(make_volume):
-    name, other = make_volume(), make_volume()
+    name = make_volume()
+    # <vol>.snap, but a volume of its own, not a clone of <vol>@ganeti-export.
+    run(["zfs", "create", "-s", "-V", "64M", "-o", "ganeti-zfs:owner=ext", f"{PARENT}/{name}.snap"])
     refused_without_change(
-        "snapshot", name, "is not an export copy", VOL_SNAPSHOT_NAME=other, VOL_SNAPSHOT_SIZE=64
+        "snapshot", name, "is not an export copy", VOL_SNAPSHOT_NAME=f"{name}.snap", VOL_SNAPSHOT_SIZE=64
     )
 
 
