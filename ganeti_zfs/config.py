@@ -77,7 +77,10 @@ def _destroy_options(value, key):
         )
     for word in words:
         if word not in ("-r", "-f", "-rf", "-fr"):
-            raise ConfigError(f"{key}={value!r}: only -r and -f are accepted (the volume's own snapshots always go with it)")
+            raise ConfigError(
+                f"{key}={value!r}: only -r and -f are accepted (the volume's own snapshots always go with it, "
+                "and -f is passed to zfs destroy)"
+            )
     return value
 
 
@@ -128,7 +131,7 @@ KEYS = {
     "VOLBLOCKSIZE": (_text, "", "zvol block size (empty: ZFS's default)"),
     "COMPRESSION": (_text, "lz4", "compression of new zvols"),
     "ZFS_PROPERTIES": (_text, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
-    "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY; -R is refused"),
+    "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY: -r (always done) or -f (passed to zfs destroy); -R is refused"),
     "LVM_VG": (_vg_name, "", "volume group name the LVM emulation answers for (EXTP_VG); empty disables it"),
     "LVM_PARENT": (_text, "", "parent dataset of the emulated LVs (default: ZFS_PARENT, as in the original)"),
     "USED_PROPERTY": (_used_property, "used", "used or logicalused, for sizes shown by helpers (EXTP_USED)"),
@@ -183,6 +186,11 @@ class Config:
         if not self.values["LVM_VG"]:
             raise ConfigError(f"LVM_VG is not set in {self.path}")
         return self.parent
+
+    @property
+    def destroy_force(self):
+        """DESTROY_OPTIONS has -f: the provider's remove passes it to zfs destroy."""
+        return any("f" in word for word in self.values["DESTROY_OPTIONS"].split())
 
     def dataset(self, vol_name):
         return f"{self.parent}/{vol_name}"

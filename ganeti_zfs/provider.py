@@ -131,8 +131,9 @@ def remove(request, cfg, zfs):
         found.require_ours("remove")
         export_copies = _export_copies_or_refuse(zfs, cfg, found)
         for copy in export_copies:
-            volume.destroy(zfs, copy)
-        volume.destroy(zfs, dataset)  # -r: its own snapshots go with it, never -R
+            volume.destroy(zfs, copy, force=cfg.destroy_force)
+        # -r: its own snapshots go with it, never -R; -f if DESTROY_OPTIONS says so.
+        volume.destroy(zfs, dataset, force=cfg.destroy_force)
         if found.is_export_copy(cfg.parent):
             volume.destroy_unused_export_snapshot(zfs, found.origin)
 

@@ -139,7 +139,7 @@ DESTROY_ATTEMPTS = 10
 DESTROY_PAUSE = 0.5  # seconds
 
 
-def destroy(zfs, dataset, snapshots_too=True, attempts=DESTROY_ATTEMPTS, pause=DESTROY_PAUSE):
+def destroy(zfs, dataset, snapshots_too=True, attempts=DESTROY_ATTEMPTS, pause=DESTROY_PAUSE, force=False):
     """Destroy `dataset` (with its own snapshots, never -R), retrying briefly while busy.
 
     A zvol is busy while something has it open, e.g. a concurrent attach
@@ -147,7 +147,7 @@ def destroy(zfs, dataset, snapshots_too=True, attempts=DESTROY_ATTEMPTS, pause=D
     """
     for attempt in range(1, attempts + 1):
         try:
-            zfs.destroy(dataset, snapshots_too=snapshots_too)
+            zfs.destroy(dataset, snapshots_too=snapshots_too, force=force)
             return
         except zfs_module.Busy as error:
             if attempt == attempts:

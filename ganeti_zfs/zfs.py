@@ -397,14 +397,18 @@ class Zfs:
     def inherit(self, name, prop):
         self.zfs("inherit", prop, name)
 
-    def destroy(self, name, snapshots_too=False):
+    def destroy(self, name, snapshots_too=False, force=False):
         """Destroy one dataset or snapshot; `-r` only for its own snapshots.
 
         Never `-R`: that would also destroy clones that other datasets are.
+        `force`: `-f` (DESTROY_OPTIONS), which force-unmounts a file system
+        and does nothing for a volume (zfs-destroy(8)).
         """
         args = ["destroy"]
         if snapshots_too:
             args.append("-r")
+        if force:
+            args.append("-f")
         self.zfs(*args, name)
 
     def destroy_snapshots_batch(self, pool, snapshots):

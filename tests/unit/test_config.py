@@ -225,3 +225,9 @@ def test_a_format_that_repeats_only_across_years_is_refused(tmp_path):
 def test_a_snapshot_format_with_a_name_for_every_day_is_accepted(tmp_path, value):
     cfg = load_text(tmp_path, f"ZFS_PARENT=tank/a\nSNAPSHOT_FORMAT='{value}'\n")
     assert cfg.snapshot_format == value
+
+
+@pytest.mark.parametrize("value, force", [("", False), ("-r", False), ("-f", True), ("-rf", True), ("'-r -f'", True), ("-fr", True)])
+def test_destroy_options_f_means_force(tmp_path, value, force):
+    cfg = load_text(tmp_path, f"ZFS_PARENT=tank/a\nEXTP_DESTROY={value}\n")
+    assert cfg.destroy_force is force

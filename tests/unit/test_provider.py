@@ -361,3 +361,29 @@ def test_snapshot_refuses_a_name_not_derived_from_vol_name_before_running_zfs(ca
         *run(capsys, "snapshot", ganeti_env), "snapshot",
         f"VOL_SNAPSHOT_NAME {snapshot_name!r} is not '{NAME}.snap', the name Ganeti derives from VOL_NAME",
     )
+
+
+# -- remove: DESTROY_OPTIONS=-f reaches zfs destroy ---------------------------
+
+
+@pytest.mark.parametrize("options, argv", [
+    ("", ["zfs", "destroy", "-r", f"tank/ganeti/{NAME}"]),
+    ("-r", ["zfs", "destroy", "-r", f"tank/ganeti/{NAME}"]),
+    ("-f", ["zfs", "destroy", "-r", "-f", f"tank/ganeti/{NAME}"]),
+    ("-rf", ["zfs", "destroy", "-r", "-f", f"tank/ganeti/{NAME}"]),
+])
+def test_remove_passes_destroy_options_f_to_zfs_destroy(capsys, ganeti_env, conffile, monkeypatch, tmp_path, options, argv):
+    from ganeti_zfs import lock
+
+    with open(conffile, "a") as file:
+        file.write(f"DESTROY_OPTIONS={options}\n")
+    monkeypatch.setattr(lock, "LOCK_PATH", str(tmp_path / "run" / "node.lock"))
+    dataset = f"tank/ganeti/{NAME}"
+    monkeypatch.setattr(volume, "lookup", lambda zfs, name: volume.Volume(name, "volume", 1 << 30, 0, "", "ext"))
+    monkeypatch.setattr(provider, "_export_copies_or_refuse", lambda zfs, cfg, found: [])
+    commands = []
+    monkeypatch.setattr(provider.zfs_module.Zfs, "_run", lambda self, command, *args, **kwargs: commands.append(command) or "")
+    status, out, err = run(capsys, "remove", ganeti_env)
+    assert (status, out, err) == (0, "", "")
+    assert commands == [argv]
+    assert dataset in argv

@@ -141,6 +141,19 @@ def test_attach_works_with_an_unknown_config_key(make_volume, tmp_path):
     refused_without_change("attach", name, "ZFS_PARENT is not set", config=broken)
 
 
+# -- 5. DESTROY_OPTIONS=-f reaches zfs destroy --------------------------------
+
+
+def test_destroy_options_f_is_passed_to_zfs_destroy(make_volume, tmp_path):
+    name = make_volume()
+    dataset = f"{PARENT}/{name}"
+    run(["zfs", "snapshot", f"{dataset}@2026-11-01"])
+    conf = write_config(tmp_path / "force.conf", f"ZFS_PARENT={PARENT}\nEXTP_DESTROY=-f\nDEBUG=yes\n")
+    result = ok("remove", name, conf)
+    assert f"run: zfs destroy -r -f {dataset}\n" in result.stderr, result.stderr
+    assert dataset not in zfs_state() and f"{dataset}@2026-11-01" not in zfs_state()
+
+
 # -- 6. a snapshot call may only make this volume's own export copy ------------
 
 
