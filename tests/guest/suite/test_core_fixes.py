@@ -14,13 +14,11 @@ from guestlib import run
 from providerlib import (
     PARENT,
     PROVIDER_DIR,
-    assert_refused,
     destroy_if_exists,
     ensure_node_config,
     ganeti_environment,
     new_volume_name,
     ok,
-    provider,
     refused_without_change,
     write_config,
     zfs_get,
