@@ -122,23 +122,59 @@ def _text(value, key):
     return value
 
 
+def _datasets(value, key):
+    """One or more dataset names, space-separated (LVM_PARENT, SNAPSHOT_PARENTS)."""
+    for dataset in value.split():
+        check_dataset(dataset, key)
+    return value
+
+
+def _create_options(value, key):
+    options.parse_create_string(value, key)
+    return value
+
+
+def _volblocksize(value, key):
+    options.parse_blocksize(value, key)
+    return value
+
+
+def _compression(value, key):
+    return options.PROPERTY_CHECKS["compression"](value, key)
+
+
+def _zfs_properties(value, key):
+    options.VolumeOptions().with_overrides(_property_words(value, key), key)
+    return value
+
+
+def _property_words(value, key):
+    params = {}
+    for word in value.split():
+        name, equals, text = word.partition("=")
+        if not equals:
+            raise ConfigError(f"{key}: {word!r} is not property=value")
+        params[name] = text
+    return params
+
+
 # key -> (parser, default text, one-line description). The shipped
 # conffile documents every key (a unit test checks it).
 KEYS = {
     "ZFS_PARENT": (check_dataset, "", "parent dataset of the ext volumes (original: EXTP_ZFS)"),
-    "CREATE_OPTIONS": (_text, "", "original-style zfs create options, e.g. \"-s -b 4k -o compression=lz4\" (EXTP_CREATE)"),
+    "CREATE_OPTIONS": (_create_options, "", "original-style zfs create options, e.g. \"-s -b 4k -o compression=lz4\" (EXTP_CREATE)"),
     "SPARSE": (options.parse_bool, "yes", "create thin-provisioned zvols"),
-    "VOLBLOCKSIZE": (_text, "", "zvol block size (empty: ZFS's default)"),
-    "COMPRESSION": (_text, "lz4", "compression of new zvols"),
-    "ZFS_PROPERTIES": (_text, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
+    "VOLBLOCKSIZE": (_volblocksize, "", "zvol block size (empty: ZFS's default)"),
+    "COMPRESSION": (_compression, "lz4", "compression of new zvols"),
+    "ZFS_PROPERTIES": (_zfs_properties, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
     "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY: -r (always done) or -f (passed to zfs destroy); -R is refused"),
     "LVM_VG": (_vg_name, "", "volume group name the LVM emulation answers for (EXTP_VG); empty disables it"),
-    "LVM_PARENT": (_text, "", "parent dataset of the emulated LVs (default: ZFS_PARENT, as in the original)"),
+    "LVM_PARENT": (_datasets, "", "parent dataset of the emulated LVs (default: ZFS_PARENT, as in the original)"),
     "USED_PROPERTY": (_used_property, "used", "used or logicalused, for sizes shown by helpers (EXTP_USED)"),
     "ATTACH_TIMEOUT": (_positive_number, "10", "seconds attach waits for the device node"),
     "ZFS_TIMEOUT": (_positive_number, "120", "seconds any zfs or zpool command may take"),
     "DEBUG": (options.parse_bool, "no", "show every zfs command on stderr"),
-    "SNAPSHOT_PARENTS": (_text, "", "datasets whose zvols get scheduled snapshots (default: ZFS_PARENT and LVM_PARENT)"),
+    "SNAPSHOT_PARENTS": (_datasets, "", "datasets whose zvols get scheduled snapshots (default: ZFS_PARENT and LVM_PARENT)"),
     "SNAPSHOT_FORMAT": (_snapshot_format, _DEFAULT_SNAPSHOT_FORMAT, "strftime name of scheduled snapshots, in UTC; it must differ every day"),
     "KEEP_DAILY": (_whole_number, "7", "daily snapshots kept per volume"),
     "KEEP_WEEKLY": (_whole_number, "4", "weekly snapshots kept per volume"),
@@ -150,29 +186,47 @@ KEYS = {
 }
 
 
+class _Setting:
+    """A Config attribute: the parsed value of one key of KEYS."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __get__(self, cfg, owner=None):
+        return self if cfg is None else cfg.values[self.key]
+
+
+# The Config attribute of each key of KEYS, in KEYS' order: the key in lower
+# case, but for the two raw values whose names the defaulting properties of
+# Config have (zfs_parent: `parent` refuses it unset; lvm_parent_setting:
+# `lvm_parent` defaults it). `grep -n NAME` finds each one here.
+_ATTRIBUTE_NAMES = """
+    zfs_parent create_options sparse volblocksize compression zfs_properties destroy_options
+    lvm_vg lvm_parent_setting used_property attach_timeout zfs_timeout debug
+    snapshot_parents snapshot_format keep_daily keep_weekly keep_monthly
+    check_snapshot_warn_hours check_snapshot_crit_hours check_capacity_warn check_capacity_crit
+""".split()
+
+
 class Config:
-    """The validated settings; `cfg.zfs_timeout` reads KEYS' ZFS_TIMEOUT.
+    """The validated settings: one attribute per key of KEYS (_ATTRIBUTE_NAMES).
 
     A plain class, not a dataclass: see env.Request.
     """
+
+    ATTRIBUTES = dict(zip(KEYS, _ATTRIBUTE_NAMES))  # key of KEYS -> its attribute
 
     def __init__(self, path, values, volume_options):
         self.path = path
         self.values = values  # key -> parsed value, every key of KEYS present
         self.volume_options = volume_options
 
-    def __getattr__(self, name):
-        try:
-            return self.__dict__["values"][name.upper()]
-        except KeyError:
-            raise AttributeError(name)
-
     @property
     def parent(self):
         """The parent dataset of ext volumes; an error when unset."""
-        if not self.values["ZFS_PARENT"]:
+        if not self.zfs_parent:
             raise ConfigError(f"ZFS_PARENT is not set in {self.path}")
-        return self.values["ZFS_PARENT"]
+        return self.zfs_parent
 
     @property
     def lvm_parent(self):
@@ -181,16 +235,16 @@ class Config:
         that dataset's (original-README.txt, `gnt-node list-storage`). The
         LVs and the provider's ext volumes then share it; ownership
         (properties.OWNER) tells them apart."""
-        if self.values["LVM_PARENT"]:
-            return self.values["LVM_PARENT"]
-        if not self.values["LVM_VG"]:
+        if self.lvm_parent_setting:
+            return self.lvm_parent_setting
+        if not self.lvm_vg:
             raise ConfigError(f"LVM_VG is not set in {self.path}")
         return self.parent
 
     @property
     def destroy_force(self):
         """DESTROY_OPTIONS has -f: the provider's remove passes it to zfs destroy."""
-        return any("f" in word for word in self.values["DESTROY_OPTIONS"].split())
+        return any("f" in word for word in self.destroy_options.split())
 
     def dataset(self, vol_name):
         return f"{self.parent}/{vol_name}"
@@ -287,9 +341,6 @@ def build(raw, path="<config>"):
         for key, (parser, default, _description) in KEYS.items():
             text = raw.get(key) or default
             values[key] = parser(text, key) if text != "" else ""
-        for dataset in [values["LVM_PARENT"], *values["SNAPSHOT_PARENTS"].split()]:
-            if dataset:
-                check_dataset(dataset, "LVM_PARENT or SNAPSHOT_PARENTS")
         if values["CHECK_SNAPSHOT_WARN_HOURS"] > values["CHECK_SNAPSHOT_CRIT_HOURS"]:
             raise ConfigError("CHECK_SNAPSHOT_WARN_HOURS is larger than CHECK_SNAPSHOT_CRIT_HOURS")
         if values["CHECK_CAPACITY_WARN"] > values["CHECK_CAPACITY_CRIT"]:
@@ -312,11 +363,7 @@ def _volume_options(values, explicit):
         params["volblocksize"] = values["VOLBLOCKSIZE"]
     if "COMPRESSION" in explicit or "compression" not in dict(base.properties):
         params["compression"] = values["COMPRESSION"]
-    for word in values["ZFS_PROPERTIES"].split():
-        name, equals, value = word.partition("=")
-        if not equals:
-            raise ConfigError(f"ZFS_PROPERTIES: {word!r} is not property=value")
-        params[name] = value
+    params.update(_property_words(values["ZFS_PROPERTIES"], "ZFS_PROPERTIES"))
     return base.with_overrides(params, "setting")
 
 
@@ -338,3 +385,9 @@ def load(path=None, environ=None, unknown=None):
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}")
     return build(parse_text(text, path, unknown=unknown), path)
+
+
+assert len(_ATTRIBUTE_NAMES) == len(KEYS), "config._ATTRIBUTE_NAMES and KEYS disagree"
+for _key, _attribute in Config.ATTRIBUTES.items():
+    assert _attribute == _key.lower() or _attribute in ("zfs_parent", "lvm_parent_setting"), _attribute
+    setattr(Config, _attribute, _Setting(_key))

@@ -82,7 +82,7 @@ def snapshot_parents(cfg):
     if cfg.snapshot_parents:
         return [(dataset, True) for dataset in dict.fromkeys(cfg.snapshot_parents.split())]
     parents = [(cfg.parent, True)]
-    if (cfg.lvm_vg or cfg.values["LVM_PARENT"]) and cfg.lvm_parent != cfg.parent:
+    if (cfg.lvm_vg or cfg.lvm_parent_setting) and cfg.lvm_parent != cfg.parent:
         parents.append((cfg.lvm_parent, False))
     return parents
 
@@ -478,7 +478,7 @@ def _report(result, args, out, err):
 def run(args, cfg, zfs=None, out=None, err=None):
     """The `ganeti-zfs snapshot` command; returns the exit status."""
     out, err = out or sys.stdout, err or sys.stderr
-    if not cfg.values["ZFS_PARENT"] and not cfg.snapshot_parents:
+    if not cfg.zfs_parent and not cfg.snapshot_parents:
         # A node where the package is installed but not configured yet: the
         # daily cron job and timer must not fail (or mail) every day.
         if not args.quiet:

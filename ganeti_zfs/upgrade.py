@@ -251,7 +251,7 @@ def take_over(cfg_path, tree, zfs_factory, prune_original_snapshots=False, dry_r
         with open(cfg_path, encoding="utf-8") as file:
             merged = {**settings, **{k: v for k, v in config.parse_text(file.read(), cfg_path).items() if v}}
         cfg = config.build(merged, cfg_path)
-    if not cfg.values["ZFS_PARENT"]:
+    if not cfg.zfs_parent:
         raise ConfigError(f"ZFS_PARENT is not set in {cfg_path} (nor in the original's settings): nothing to take over")
     import_original(cfg, zfs_factory(cfg), prune_original_snapshots, dry_run, say)
     return cfg

@@ -147,7 +147,7 @@ def test_other_destroy_options_are_refused(tmp_path, value):
 @pytest.mark.parametrize(
     "create, fragment",
     [
-        ('"-o mountpoint=/"', "unknown CREATE_OPTIONS 'mountpoint'"),
+        ('"-o mountpoint=/"', ":2: unknown EXTP_CREATE 'mountpoint'"),
         ('"-V 10G"', "unsupported zfs create option '-V'"),
         ('"-b 3k"', "power of two"),
         ('"-o compression=lz4;reboot"', "compression must be one of"),
@@ -161,7 +161,7 @@ def test_bad_create_strings(tmp_path, create, fragment):
 
 
 def test_zfs_properties_must_be_whitelisted(tmp_path):
-    with pytest.raises(ConfigError, match="unknown setting 'quota'"):
+    with pytest.raises(ConfigError, match=":2: unknown ZFS_PROPERTIES 'quota'"):
         load_text(tmp_path, 'ZFS_PARENT=tank/a\nZFS_PROPERTIES="quota=1G"\n')
 
 
@@ -231,3 +231,53 @@ def test_a_snapshot_format_with_a_name_for_every_day_is_accepted(tmp_path, value
 def test_destroy_options_f_means_force(tmp_path, value, force):
     cfg = load_text(tmp_path, f"ZFS_PARENT=tank/a\nEXTP_DESTROY={value}\n")
     assert cfg.destroy_force is force
+
+
+
+# -- every key: an explicit attribute, validated on its own line --------------
+
+
+def test_every_key_is_an_attribute_written_out_in_config_py():
+    source = open(config.__file__).read()
+    names = source.split('_ATTRIBUTE_NAMES = """', 1)[1].split('"""', 1)[0].split()
+    assert list(config.Config.ATTRIBUTES) == list(config.KEYS)
+    assert list(config.Config.ATTRIBUTES.values()) == names  # greppable: `grep -n attach_timeout`
+    for key, attribute in config.Config.ATTRIBUTES.items():
+        assert attribute == key.lower() or (key, attribute) in (("ZFS_PARENT", "zfs_parent"), ("LVM_PARENT", "lvm_parent_setting"))
+        assert isinstance(config.Config.__dict__[attribute], config._Setting)
+    assert not hasattr(config.Config, "__getattr__")
+
+
+def test_attributes_read_the_parsed_values(tmp_path):
+    cfg = load_text(tmp_path, "ZFS_PARENT=tank/a\nATTACH_TIMEOUT=3\nLVM_PARENT=tank/l\nKEEP_DAILY=2\nDEBUG=yes\n")
+    for key, attribute in config.Config.ATTRIBUTES.items():
+        assert getattr(cfg, attribute) == cfg.values[key]
+    assert (cfg.zfs_parent, cfg.attach_timeout, cfg.lvm_parent_setting, cfg.keep_daily, cfg.debug) == ("tank/a", 3.0, "tank/l", 2, True)
+    with pytest.raises(AttributeError):
+        cfg.attach_timout
+
+
+BAD_VALUES = {
+    "ZFS_PARENT": "tank/../x", "CREATE_OPTIONS": "-V", "SPARSE": "maybe", "VOLBLOCKSIZE": "3k",
+    "COMPRESSION": "fast", "ZFS_PROPERTIES": "quota=1G", "DESTROY_OPTIONS": "-R", "LVM_VG": "-x",
+    "LVM_PARENT": "tank//x", "USED_PROPERTY": "free", "ATTACH_TIMEOUT": "0", "ZFS_TIMEOUT": "soon",
+    "DEBUG": "2", "SNAPSHOT_PARENTS": "'tank/a tank/../b'", "SNAPSHOT_FORMAT": "daily-%a", "KEEP_DAILY": "-1",
+    "KEEP_WEEKLY": "x", "KEEP_MONTHLY": "1.5", "CHECK_SNAPSHOT_WARN_HOURS": "-3", "CHECK_SNAPSHOT_CRIT_HOURS": "0",
+    "CHECK_CAPACITY_WARN": "101", "CHECK_CAPACITY_CRIT": "x",
+}
+
+
+def test_bad_values_cover_every_key():
+    assert set(BAD_VALUES) == set(config.KEYS)
+
+
+@pytest.mark.parametrize("key", list(BAD_VALUES))
+def test_every_key_s_bad_value_names_file_line_and_key(tmp_path, key):
+    path = tmp_path / "extstorage-zfs.conf"
+    path.write_text(f"ZFS_PARENT=tank/a\n# a comment\n{key}={BAD_VALUES[key]}\n")
+    with pytest.raises(ConfigError) as error:
+        config.load(str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path}:3: "), message
+    assert key in message
+    assert "\n" not in message
