@@ -24,6 +24,7 @@ from providerlib import (
     zfs_get,
     zfs_state,
 )
+from test_provider import make_volume  # noqa: F401 (the same fixture: volumes made through the provider)
 
 LOCK_DIR = "/run/ganeti-extstorage-zfs"
 LOCK_FILE = f"{LOCK_DIR}/node.lock"
@@ -33,22 +34,6 @@ OLD_LOCK_FILE = "/run/lock/ganeti-extstorage-zfs.lock"  # before 0.2.1
 @pytest.fixture(scope="module", autouse=True)
 def node_config():
     return ensure_node_config()
-
-
-@pytest.fixture
-def make_volume():
-    made = []
-
-    def make(size_mib=32):
-        name = new_volume_name()
-        made.append(name)
-        ok("create", name, VOL_SIZE=size_mib)
-        return name
-
-    yield make
-    for name in made:
-        destroy_if_exists(f"{PARENT}/{name}.snap")
-        destroy_if_exists(f"{PARENT}/{name}")
 
 
 # -- 1. the node lock cannot be held by another user ---------------------------
