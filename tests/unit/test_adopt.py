@@ -67,7 +67,7 @@ class FakeZfs:
         self.datasets[target] = {"type": "volume", "volsize": self.datasets[snapshot]["volsize"], **properties}
         self.datasets[f"{target}@{snapshot.partition('@')[2]}"] = {"type": "snapshot"}
 
-    def destroy(self, name, snapshots_too=False):
+    def destroy(self, name, snapshots_too=False, force=False):
         self._change("destroy", name, snapshots_too)
         for dataset in list(self.datasets):
             if dataset == name or (snapshots_too and dataset.startswith(name + "@")):
@@ -223,7 +223,7 @@ def test_a_failure_after_the_receive_destroys_the_copy(cfg, zfs, failing):
     zfs.fail[failing] = error
     real_destroy = zfs.destroy
 
-    def destroy(name, snapshots_too=False):
+    def destroy(name, snapshots_too=False, force=False):
         if name == TARGET:
             zfs.fail.pop("destroy", None)  # only the snapshot's destroy fails
         return real_destroy(name, snapshots_too)
@@ -250,7 +250,7 @@ def test_a_failed_cleanup_reports_both_failures(cfg, zfs):
     zfs.fail["set"] = zfs_module.OutOfSpace(["zfs", "set"], "out of space")
     real_destroy = zfs.destroy
 
-    def destroy(name, snapshots_too=False):
+    def destroy(name, snapshots_too=False, force=False):
         if name == TARGET:
             raise zfs_module.ZfsError(["zfs", "destroy", name], "I/O error")
         return real_destroy(name, snapshots_too)
