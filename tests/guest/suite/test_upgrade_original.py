@@ -39,7 +39,10 @@ EXT_INSTANCE = "orig-ext.example.com"
 PLAIN_INSTANCE = "orig-plain.example.com"
 REAL_VG = "origrealvg"
 OLD_DAY = "2026-11-02"
+# The day the original's cron "ran" today; the job below is run with its
+# clock on that day (--now), so that a run across midnight cannot change it.
 TODAY = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+TODAY_NOON = f"{TODAY}T12:00:00Z"
 MiB = 1 << 20
 
 # The original's shell files: per-host first, then defaults.sh (its idiom).
@@ -256,7 +259,7 @@ def test_the_emulated_vg_is_the_original_dataset_without_the_ext_volumes(upgrade
 
 def test_the_daily_job_snapshots_them_and_keeps_the_original_snapshots(upgraded):
     ext, lv = f"{PARENT}/{upgraded['ext']}", f"{PARENT}/{upgraded['lv']}"
-    result = run(["ganeti-zfs", "snapshot"])
+    result = run(["ganeti-zfs", "snapshot", "--now", TODAY_NOON])
     assert "is the original tool's snapshot of today; kept" in result.stderr
     snapshots = run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", PARENT]).stdout.split()
     assert {f"{ext}@{OLD_DAY}", f"{ext}@{TODAY}", f"{lv}@{OLD_DAY}", f"{lv}@{TODAY}"} <= set(snapshots)
