@@ -80,18 +80,23 @@ def original_settings(tree, hostname=None):
 def carry_settings(cfg_path, settings, source, today=None, dry_run=False):
     """Append to the config file the settings it has no value for; returns them."""
     with open(cfg_path, encoding="utf-8") as file:
-        text = file.read()
-    present = config.parse_text(text, cfg_path)
+        present = config.parse_text(file.read(), cfg_path)
     carried = {key: value for key, value in settings.items() if not present.get(key)}
-    if not carried:
-        return {}
-    today = today or datetime.date.today()
-    block = [
-        "",
-        f"## Carried over from the original shell tool's {source}",
-        f"## by ganeti-extstorage-zfs on {today.isoformat()} (README.md, \"Upgrading from the shell tool\").",
-    ]
-    block += [f"{key}={shlex.quote(value)}" for key, value in carried.items()]
+    if carried:
+        today = today or datetime.date.today()
+        append_settings(cfg_path, [
+            f"Carried over from the original shell tool's {source}",
+            f"by ganeti-extstorage-zfs on {today.isoformat()} (README.md, \"Upgrading from the shell tool\").",
+        ], carried, dry_run)
+    return carried
+
+
+def append_settings(cfg_path, comments, settings, dry_run=False):
+    """Append `## comments` and KEY=value lines to the config file: atomically,
+    keeping its mode, and only if the result loads."""
+    with open(cfg_path, encoding="utf-8") as file:
+        text = file.read()
+    block = ["", *(f"## {line}" for line in comments), *(f"{key}={shlex.quote(value)}" for key, value in settings.items())]
     new_text = text.rstrip("\n") + "\n" + "\n".join(block) + "\n"
     # The result must load before it replaces a working file.
     config.build(config.parse_text(new_text, cfg_path), cfg_path)
@@ -101,7 +106,6 @@ def carry_settings(cfg_path, settings, source, today=None, dry_run=False):
             file.write(new_text)
         os.chmod(temporary, os.stat(cfg_path).st_mode & 0o7777)
         os.replace(temporary, cfg_path)
-    return carried
 
 
 # -- volumes -------------------------------------------------------------------
@@ -215,11 +219,8 @@ def keep_lvm_parent(cfg_path, zfs, say=print):
     old_parent = f"{raw['ZFS_PARENT'].split('/')[0]}/{raw['LVM_VG']}"
     if old_parent == raw["ZFS_PARENT"] or not zfs.exists(old_parent):
         return None
-    with open(cfg_path, "a", encoding="utf-8") as file:
-        file.write(
-            "\n## Added on upgrade from 0.1, whose default this was (the default is now ZFS_PARENT).\n"
-            f"LVM_PARENT={old_parent}\n"
-        )
+    append_settings(cfg_path, ["Added on upgrade from 0.1, whose default this was (the default is now ZFS_PARENT)."],
+                    {"LVM_PARENT": old_parent})
     say(f"kept the LVs of volume group {raw['LVM_VG']} in {old_parent}: LVM_PARENT={old_parent} added to {cfg_path}")
     return old_parent
 
