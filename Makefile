@@ -11,7 +11,7 @@ PYTHON ?= /usr/bin/python3
 host-packages:
 	@scripts/ensure-host-packages
 
-.PHONY: guest test-host test-guest test
+.PHONY: guest test-host test-guest test-cluster test
 
 # --- tests (host unit tests, and the real-ZFS test guest: tests/guest/README.md) ---
 
@@ -22,10 +22,15 @@ guest: host-packages
 test-host: host-packages
 	$(PYTHON) -m pytest tests/unit
 
-# Boots the guest once and runs tests/guest/suite in it with the freshly built .deb.
+# Boots the guest once and runs tests/guest/suite in it with the freshly built .deb,
+# then the two-node cluster (tests/guest/cluster).
 # GUEST_PYTEST_ARGS="-k zvol" narrows the guest run; GUEST_DEBS overrides the .deb(s).
 test-guest: host-packages deb deb-previous
 	$(PYTHON) -m pytest -v tests/guest
+
+# The two-node suite alone (tests/guest/cluster; test-guest runs it too).
+test-cluster: host-packages deb
+	$(PYTHON) -m pytest -v tests/guest/test_in_cluster.py
 
 test: test-host lint test-guest
 

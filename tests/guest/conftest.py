@@ -8,12 +8,18 @@ boot it). Besides the guest's tests there is one item, test_in_guest.py::guest,
 for the run itself: it fails, showing the console's tail, when the guest crashed,
 hung past its timeout, failed its set-up or wrote no results.
 
+test_in_cluster.py does the same for the two-node cluster (vm.run_cluster): its
+items are the tests of tests/guest/cluster/ as run on the cluster's first node,
+plus test_in_cluster.py::guest for the run itself.
+
 Environment:
-    GUEST_DEBS         .deb files to install in the guest, space-separated
+    GUEST_DEBS         .deb files to install in the guest(s), space-separated
                        (default: the newest build/*.deb of each package)
     GUEST_PYTEST_ARGS  extra arguments for the guest's pytest, e.g. "-k zvol -x"
     GUEST_TIMEOUT      seconds for the whole guest run (default 3900)
-    GUEST_RELEASE      Debian release of the guest (default bookworm)
+    GUEST_CLUSTER_PYTEST_ARGS, GUEST_CLUSTER_TIMEOUT (default 2400): the same for
+                       the cluster run
+    GUEST_RELEASE      Debian release of the guest(s) (default bookworm)
 """
 
 import importlib.util
@@ -42,11 +48,24 @@ vm = _load_vm()
 def pytest_pycollect_makemodule(module_path, parent):
     if module_path == HERE / "test_in_guest.py":
         return GuestSuite.from_parent(parent, path=module_path)
+    if module_path == HERE / "test_in_cluster.py":
+        return ClusterSuite.from_parent(parent, path=module_path)
     return None
+
+
+def _debs():
+    env = os.environ
+    debs = shlex.split(env["GUEST_DEBS"]) if env.get("GUEST_DEBS") else vm.default_debs()
+    if not debs:
+        vm.log("WARNING: no .deb found (set GUEST_DEBS or run `make deb`): "
+               "the package under test will not be installed")
+    return debs
 
 
 class GuestSuite(pytest.File):
     """Runs the guest at collection and yields one item per guest test."""
+
+    suite = vm.SUITE
 
     def collect(self):
         if self.config.option.collectonly:
@@ -58,24 +77,38 @@ class GuestSuite(pytest.File):
             yield GuestRunItem.from_parent(self, name="guest", run=None, error=traceback.format_exc())
             return
         yield GuestRunItem.from_parent(self, name="guest", run=run, error=None)
-        prefix = os.path.relpath(vm.SUITE, self.config.rootpath)
+        prefix = os.path.relpath(self.suite, self.config.rootpath)
         for result in (run.results or {}).get("tests", []):
             yield GuestTest.from_parent(self, name=result["nodeid"], result=result,
                                         nodeid=f"{prefix}/{result['nodeid']}")
 
     def _run(self):
         env = os.environ
-        debs = shlex.split(env["GUEST_DEBS"]) if env.get("GUEST_DEBS") else vm.default_debs()
-        if not debs:
-            vm.log("WARNING: no .deb found (set GUEST_DEBS or run `make deb`): "
-                   "the package under test will not be installed")
         capman = self.config.pluginmanager.getplugin("capturemanager")
         with capman.global_and_fixture_disabled():  # show the guest's progress live
             print(flush=True)
             return vm.run_guest(
-                debs=debs,
+                debs=_debs(),
                 pytest_args=shlex.split(env.get("GUEST_PYTEST_ARGS", "")),
                 timeout=float(env.get("GUEST_TIMEOUT", vm.DEFAULT_TIMEOUT)),
+                release=env.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
+                echo=lambda line: print("  | " + line, flush=True))
+
+
+class ClusterSuite(GuestSuite):
+    """The same for the two-node cluster run: tests/guest/cluster on its first node."""
+
+    suite = vm.CLUSTER_SUITE
+
+    def _run(self):
+        env = os.environ
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        with capman.global_and_fixture_disabled():
+            print(flush=True)
+            return vm.run_cluster(
+                debs=_debs(),
+                pytest_args=shlex.split(env.get("GUEST_CLUSTER_PYTEST_ARGS", "")),
+                timeout=float(env.get("GUEST_CLUSTER_TIMEOUT", vm.CLUSTER_TIMEOUT)),
                 release=env.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
                 echo=lambda line: print("  | " + line, flush=True))
 

@@ -11,6 +11,11 @@ to install, the guest test suite, and out/ for results and logs.
     python3 tests/guest/vm.py build               # make sure the image is cached
     python3 tests/guest/vm.py run --deb X.deb [--pytest-args "-k zvol"]
     python3 tests/guest/vm.py shell --deb X.deb   # same set-up, then a root shell
+    python3 tests/guest/vm.py cluster --deb X.deb [--pytest-args ...]   # two nodes
+
+A cluster run (run_cluster) boots two such guests, one vCPU each, joined by a
+network that exists only between their QEMU processes (a unix socket), and runs
+the two-node suite (cluster/) on the first one.
 
 Only one guest or image build runs at a time on this machine (an flock); the
 console log and out/ of the last run are copied to tests/guest/.last-run/.
@@ -36,10 +41,19 @@ HERE = Path(__file__).resolve().parent
 RECIPE = HERE / "image"
 SUITE = HERE / "suite"
 LAST_RUN = HERE / ".last-run"
+CLUSTER_SUITE = HERE / "cluster"  # the two-node suite (run_cluster)
+SUITE_LIBRARIES = ("guestlib.py", "providerlib.py")
+LAST_RUN_CLUSTER = HERE / ".last-run-cluster"
 CACHE = Path(os.environ.get("GUEST_CACHE", "/var/cache/ganeti-extstorage-zfs"))
 LOCK = Path("/tmp/ganeti-extstorage-zfs-guest.lock")
 DEFAULT_RELEASE = "bookworm"
 DEFAULT_TIMEOUT = 65 * 60  # seconds, the whole run: boot, set-up, tests, power-off
+CLUSTER_TIMEOUT = 40 * 60  # seconds, a whole cluster run
+# The nodes of a cluster run: name and address on their shared segment (a
+# documentation network, RFC 5737); the first one runs the suite and is the master.
+CLUSTER_NODES = [("node1.example.com", "192.0.2.10"), ("node2.example.com", "192.0.2.11")]
+CLUSTER_MAC_PREFIX = "52:54:00:47:00"  # guest-run.sh finds its cluster NIC by it
+CLUSTER_MEMORY_MIB = 2048  # each node gets one vCPU: two guests fill this machine's two cores
 KEEP_IMAGES = 2  # cached images per release (another branch may use the previous recipe)
 
 # Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
@@ -182,13 +196,16 @@ class GuestRun:
         return None
 
 
-def _qemu_command(image, work, share, interactive):
+def _qemu_command(image, work, share, interactive, smp=2, memory=3072, nic=None):
+    """QEMU's argv for one guest; nic: the -netdev/-device arguments of its one
+    NIC (a cluster node), or None for no network device at all."""
     cmd = [
-        "qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "3072",
-        "-nodefaults", "-nic", "none", "-display", "none", "-no-reboot",
+        "qemu-system-x86_64", "-accel", "tcg", "-smp", str(smp), "-m", str(memory),
+        "-nodefaults", "-display", "none", "-no-reboot",
         "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
         "-append", "root=/dev/vda rw console=ttyS0 panic=1 init=/usr/local/sbin/guest-init",
     ]
+    cmd += nic if nic else ["-nic", "none"]
     # Devices take PCI slots, hence vda, vdb, ... in command line order.
     # cache=unsafe: every disk is thrown away after the run, so flushes need not wait.
     for name, fmt in [("root", "qcow2")] + [(name, "raw") for name, _ in DISKS]:
@@ -203,7 +220,10 @@ def _qemu_command(image, work, share, interactive):
     return cmd
 
 
-def _prepare_share(share, debs, pytest_args, mode, script=None, script_env=()):
+def _prepare_share(share, debs, pytest_args, mode, script=None, script_env=(), suite=SUITE,
+                   cluster=None, node=None):
+    """Fill a guest's shared folder. cluster: [(name, address)] of every node of a
+    cluster run, node: this guest's name in it (None: a single guest)."""
     (share / "out").mkdir(parents=True)
     if script:
         # Mode "script": guest-run.sh runs it instead of the suite (make demo, make bench),
@@ -219,20 +239,26 @@ def _prepare_share(share, debs, pytest_args, mode, script=None, script_env=()):
     (share / "previous").mkdir()
     for deb in (HERE.parent.parent / "build" / "previous").glob("*.deb"):
         shutil.copy(deb, share / "previous")
-    shutil.copytree(SUITE, share / "suite",
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis"))
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis")
+    shutil.copytree(suite, share / "suite", ignore=ignore)
+    if suite != SUITE:
+        for library in SUITE_LIBRARIES:  # the cluster suite builds on the single guest's helpers
+            shutil.copy(SUITE / library, share / "suite")
     for name in ("guest-run.sh", "guest_results.py"):
         shutil.copy(HERE / name, share)
     (share / "pytest-args").write_text("".join(a + "\n" for a in pytest_args))
     (share / "mode").write_text(mode + "\n")
+    if cluster:
+        (share / "cluster").write_text("".join(f"{name} {address}\n" for name, address in cluster))
+        (share / "node").write_text(node + "\n")
 
 
 class ConsoleFollower:
     """Echo the console log's complete new lines, from guest-init's first line on
     (the kernel's boot messages before it are noise)."""
 
-    def __init__(self, path, echo):
-        self.path, self.echo, self.offset, self.started = path, echo, 0, False
+    def __init__(self, path, echo, prefix=""):
+        self.path, self.echo, self.prefix, self.offset, self.started = path, echo, prefix, 0, False
 
     def poll(self):
         try:
@@ -246,7 +272,41 @@ class ConsoleFollower:
         for line in data[:end].decode(errors="replace").splitlines():
             self.started = self.started or "[guest-init" in line
             if self.started:
-                self.echo(line.rstrip("\r"))
+                self.echo(self.prefix + line.rstrip("\r"))
+
+
+def _check_debs(debs):
+    debs = [Path(d).resolve() for d in debs]
+    for deb in debs:
+        if not deb.is_file():
+            raise FileNotFoundError(f"no such .deb: {deb}")
+    return debs
+
+
+def _make_disks(image, work):
+    """A throw-away overlay on the cached root image and fresh sparse disks."""
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                    "-b", str(image / "root.img"), str(work / "root.qcow2")], check=True)
+    for name, gib in DISKS:
+        with open(work / f"{name}.raw", "wb") as f:
+            f.truncate(gib << 30)
+
+
+def _exit_status(share):
+    try:
+        return int((share / "out" / "exit-status").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _keep(work, share, dest):
+    """Copy a guest's console log and out/ to dest (where developers look)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    if (work / "console.log").exists():
+        shutil.copy(work / "console.log", dest)
+    shutil.copytree(share / "out", dest / "out", symlinks=True)
 
 
 def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELEASE,
@@ -256,21 +316,14 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
     echo: called with each console line from the start of guest-init on (None: quiet).
     Returns a GuestRun; its files are in tests/guest/.last-run/.
     """
-    debs = [Path(d).resolve() for d in debs]
-    for deb in debs:
-        if not deb.is_file():
-            raise FileNotFoundError(f"no such .deb: {deb}")
+    debs = _check_debs(debs)
     interactive = mode == "shell"
     with exclusive_lock():
         image = ensure_image(release)
         with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guest-") as tmp:
             work, share = Path(tmp), Path(tmp) / "share"
             _prepare_share(share, debs, pytest_args, mode, script, script_env)
-            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-                            "-b", str(image / "root.img"), str(work / "root.qcow2")], check=True)
-            for name, gib in DISKS:
-                with open(work / f"{name}.raw", "wb") as f:
-                    f.truncate(gib << 30)
+            _make_disks(image, work)
             log(f"booting the guest ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
                 f"timeout {timeout:.0f} s)")
             started = time.monotonic()
@@ -293,23 +346,138 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
             if follower:
                 follower.poll()
             elapsed = time.monotonic() - started
-            try:
-                exit_status = int((share / "out" / "exit-status").read_text())
-            except (OSError, ValueError):
-                exit_status = None
-                if status == "finished":
-                    status = "crashed"
+            exit_status = _exit_status(share)
+            if exit_status is None and status == "finished":
+                status = "crashed"
             if interactive:
                 return None
-            # Keep the run's console and out/ where developers (and the caller) find them.
-            shutil.rmtree(LAST_RUN, ignore_errors=True)
-            LAST_RUN.mkdir(parents=True)
-            if (work / "console.log").exists():
-                shutil.copy(work / "console.log", LAST_RUN)
-            shutil.copytree(share / "out", LAST_RUN / "out", symlinks=True)
+            _keep(work, share, LAST_RUN)
     run = GuestRun(LAST_RUN / "out", LAST_RUN / "console.log", status, exit_status, elapsed)
     log(f"guest {status} after {elapsed:.0f} s (exit status {exit_status}); "
         f"console and results in {LAST_RUN}")
+    return run
+
+
+class ClusterNode:
+    """One guest of a cluster run: its disks, shared folder and QEMU process.
+
+    The first node listens on the cluster's unix socket (QEMU's stream netdev,
+    server side), the others connect to it: one L2 segment that exists only
+    between these QEMU processes, so nothing can reach beyond this machine.
+    """
+
+    def __init__(self, index, name, tmp, socket_path):
+        self.index, self.name = index, name
+        self.short = name.split(".")[0]
+        self.work = tmp / self.short
+        self.share = self.work / "share"
+        self.socket_path = socket_path
+        self.qemu = None
+        self.boots = 0
+
+    def nic(self):
+        server = "on" if self.index == 0 else "off"
+        return ["-netdev", f"stream,id=net0,server={server},addr.type=unix,addr.path={self.socket_path}",
+                "-device", f"virtio-net-pci,netdev=net0,mac={CLUSTER_MAC_PREFIX}:{self.index + 1:02x}"]
+
+    def boot(self, image):
+        self.boots += 1
+        # Every guest's console log is appended to across its boots.
+        self.qemu = subprocess.Popen(
+            _qemu_command(image, self.work, self.share, False, smp=1, memory=CLUSTER_MEMORY_MIB,
+                          nic=self.nic()),
+            stdin=subprocess.DEVNULL)
+
+    def reboot_requested(self):
+        """guest-run.sh leaves out/reboot when asked to reboot (QEMU runs -no-reboot)."""
+        marker = self.share / "out" / "reboot"
+        if marker.exists():
+            marker.unlink()
+            return True
+        return False
+
+    def stop(self):
+        if self.qemu and self.qemu.poll() is None:
+            self.qemu.kill()
+        if self.qemu:
+            self.qemu.wait()
+
+
+def _wait_for_socket(path, qemu, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if qemu.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the first cluster node did not open its network socket {path}")
+        time.sleep(0.2)
+
+
+def run_cluster(debs=(), pytest_args=(), timeout=CLUSTER_TIMEOUT, release=DEFAULT_RELEASE, echo=None):
+    """Boot the cluster's guests (CLUSTER_NODES), run tests/guest/cluster on the
+    first one; the others serve as peers until it is done. A peer may reboot
+    during the run (the suite asks it to, guest-run.sh powers it off with
+    out/reboot, and it is booted again on the same disks).
+
+    Returns the first node's GuestRun; every node's files are in
+    tests/guest/.last-run-cluster/<node>/.
+    """
+    debs = _check_debs(debs)
+    with exclusive_lock():
+        image = ensure_image(release)
+        with tempfile.TemporaryDirectory(prefix="ganeti-zfs-cluster-") as tmp:
+            tmp = Path(tmp)
+            socket_path = tmp / "l2.sock"
+            nodes = [ClusterNode(i, name, tmp, socket_path) for i, (name, _) in enumerate(CLUSTER_NODES)]
+            for node in nodes:
+                _prepare_share(node.share, debs, pytest_args if node.index == 0 else (),
+                               "test" if node.index == 0 else "peer", suite=CLUSTER_SUITE,
+                               cluster=CLUSTER_NODES, node=node.name)
+                _make_disks(image, node.work)
+            log(f"booting the cluster ({', '.join(n.short for n in nodes)}; {release}, "
+                f"{', '.join(d.name for d in debs) or 'no .deb'}, timeout {timeout:.0f} s)")
+            started = time.monotonic()
+            followers = [ConsoleFollower(n.work / "console.log", echo, f"{n.short}: ") if echo else None
+                         for n in nodes]
+            status = "finished"
+            try:
+                for node in nodes:
+                    node.boot(image)
+                    if node.index == 0:
+                        _wait_for_socket(socket_path, node.qemu)
+                runner = nodes[0]
+                while runner.qemu.poll() is None:
+                    if time.monotonic() - started > timeout:
+                        status = "timeout"
+                        break
+                    time.sleep(0.5)
+                    for follower in followers:
+                        if follower:
+                            follower.poll()
+                    for peer in nodes[1:]:
+                        if peer.qemu.poll() is not None and peer.reboot_requested():
+                            log(f"{peer.short} powered off to reboot: booting it again")
+                            peer.boot(image)
+                # The peers stop when the runner's suite tells them to (see
+                # cluster/conftest.py); give them a moment to save their logs.
+                deadline = time.monotonic() + 60
+                while any(p.qemu.poll() is None for p in nodes[1:]) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+            finally:
+                for node in nodes:
+                    node.stop()
+            for follower in followers:
+                if follower:
+                    follower.poll()
+            elapsed = time.monotonic() - started
+            exit_status = _exit_status(nodes[0].share)
+            if exit_status is None and status == "finished":
+                status = "crashed"
+            shutil.rmtree(LAST_RUN_CLUSTER, ignore_errors=True)
+            for node in nodes:
+                _keep(node.work, node.share, LAST_RUN_CLUSTER / node.short)
+    kept = LAST_RUN_CLUSTER / nodes[0].short
+    run = GuestRun(kept / "out", kept / "console.log", status, exit_status, elapsed)
+    log(f"cluster {status} after {elapsed:.0f} s (exit status {exit_status}); "
+        f"consoles and results in {LAST_RUN_CLUSTER}")
     return run
 
 
@@ -329,6 +497,11 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build the guest image unless it is cached")
     sub.add_parser("image-dir", help="print where the image for the current recipe is cached")
+    cluster = sub.add_parser("cluster", help="boot the two-node cluster and run tests/guest/cluster")
+    cluster.add_argument("--deb", action="append", default=None,
+                         help="a .deb to install on every node (repeatable; default: build/*.deb)")
+    cluster.add_argument("--pytest-args", default="", help="extra pytest arguments for the first node")
+    cluster.add_argument("--timeout", type=float, default=CLUSTER_TIMEOUT, help="seconds")
     for name in ("run", "shell", "script"):
         p = sub.add_parser(name, help={"run": "run the guest test suite",
                                        "shell": "set the guest up, then give a root shell",
@@ -357,6 +530,14 @@ def main(argv=None):
             log(f"image: {ensure_image(args.release)}")
         return 0
     debs = args.deb if args.deb is not None else default_debs()
+    if args.command == "cluster":
+        run = run_cluster(debs, shlex.split(args.pytest_args), args.timeout, args.release,
+                          echo=lambda line: print("  | " + line, flush=True))
+        problem = run.problem()
+        if problem:
+            print(f"\nFAILED: {problem}\n--- console tail ---\n{run.console_tail()}", file=sys.stderr)
+            return 1
+        return 0 if run.ok else 1
     if args.command == "shell":
         print("guest shell: exit the shell to power off (Ctrl-A X kills QEMU)", flush=True)
         run_guest(debs, release=args.release, mode="shell")

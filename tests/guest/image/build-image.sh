@@ -21,7 +21,7 @@ ROOT_SIZE=4G   # sparse; the guest's writes go to a throw-away overlay anyway
 # test depends on must be here: the guest has no network and installs it offline.
 KERNEL_PACKAGES="linux-image-amd64 linux-headers-amd64 initramfs-tools udev kmod"
 ZFS_PACKAGES="zfs-dkms zfsutils-linux"
-PACKAGES="ganeti lvm2 openssh-server python3 python3-pytest python3-hypothesis
+PACKAGES="ganeti lvm2 drbd-utils openssh-server python3 python3-pytest python3-hypothesis
           iproute2 procps psmisc util-linux man-db groff-base"
 
 start=$SECONDS
@@ -122,6 +122,12 @@ printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$
 echo '/dev/vda / ext4 rw 0 1' >"$root/etc/fstab"
 mkdir -p "$root/share"
 ls "$root"/etc/ssh/ssh_host_*_key >/dev/null 2>&1 || in_chroot ssh-keygen -A
+# Every guest boots from this one image, so the nodes of a two-node cluster share
+# their host keys and root's key pair, as Ganeti's own cluster CI arranges it
+# (gnt-cluster init --no-ssh-init; gnt-node add --no-ssh-key-check).
+install -d -m 0700 "$root/root/.ssh"
+in_chroot ssh-keygen -q -t rsa -b 2048 -N '' -C guest-cluster -f /root/.ssh/id_rsa
+cp "$root/root/.ssh/id_rsa.pub" "$root/root/.ssh/authorized_keys"
 in_chroot dpkg-query -W -f '${Package} ${Version}\n' >"$out/packages.txt"
 echo "$kver" >"$out/kernel-version"
 
