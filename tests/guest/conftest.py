@@ -16,6 +16,9 @@ Environment:
     GUEST_DEBS         .deb files to install in the guest(s), space-separated
                        (default: the newest build/*.deb of each package)
     GUEST_PYTEST_ARGS  extra arguments for the guest's pytest, e.g. "-k zvol -x"
+                       (given, one guest runs; otherwise the whole suite is split
+                       across GUEST_SHARDS guests, default 2, run at once)
+    GUEST_SHARDS       how many guests share the whole suite (1: one guest)
     GUEST_TIMEOUT      seconds for the whole guest run (default 3900)
     GUEST_CLUSTER_PYTEST_ARGS, GUEST_CLUSTER_TIMEOUT (default 2400): the same for
                        the cluster run
@@ -84,15 +87,17 @@ class GuestSuite(pytest.File):
 
     def _run(self):
         env = os.environ
+        pytest_args = shlex.split(env.get("GUEST_PYTEST_ARGS", ""))
+        shards = int(env.get("GUEST_SHARDS", vm.SHARDS))
         capman = self.config.pluginmanager.getplugin("capturemanager")
         with capman.global_and_fixture_disabled():  # show the guest's progress live
             print(flush=True)
-            return vm.run_guest(
-                debs=_debs(),
-                pytest_args=shlex.split(env.get("GUEST_PYTEST_ARGS", "")),
-                timeout=float(env.get("GUEST_TIMEOUT", vm.DEFAULT_TIMEOUT)),
-                release=env.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
-                echo=lambda line: print("  | " + line, flush=True))
+            common = dict(debs=_debs(), timeout=float(env.get("GUEST_TIMEOUT", vm.DEFAULT_TIMEOUT)),
+                          release=env.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
+                          echo=lambda line: print("  | " + line, flush=True))
+            if pytest_args or shards == 1:  # a narrowed run: one guest, as the arguments say
+                return vm.run_guest(pytest_args=pytest_args, **common)
+            return vm.run_sharded(shards=shards, **common)
 
 
 class ClusterSuite(GuestSuite):

@@ -54,6 +54,15 @@ CLUSTER_TIMEOUT = 40 * 60  # seconds, a whole cluster run
 CLUSTER_NODES = [("node1.example.com", "192.0.2.10"), ("node2.example.com", "192.0.2.11")]
 CLUSTER_MAC_PREFIX = "52:54:00:47:00"  # guest-run.sh finds its cluster NIC by it
 CLUSTER_MEMORY_MIB = 2048  # each node gets one vCPU: two guests fill this machine's two cores
+# The whole single-guest suite runs split across guests (run_sharded): their
+# count, memory, and the minutes each module took in a full run (tests/guest/
+# README.md says how to refresh them); a module not listed counts one minute.
+SHARDS = 2
+SHARD_MEMORY_MIB = 3072
+SHARD_MINUTES = {
+    "test_upgrade_original.py": 9, "test_ganeti_e2e.py": 5, "test_provider.py": 4, "test_adopt.py": 3,
+    "test_lvm_ganeti.py": 3, "test_scheduled.py": 3, "test_lvm_commands.py": 2, "test_packaging.py": 2,
+}
 KEEP_IMAGES = 2  # cached images per release (another branch may use the previous recipe)
 
 # Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
@@ -216,7 +225,9 @@ def _qemu_command(image, work, share, interactive, smp=2, memory=3072, nic=None)
     if interactive:
         cmd += ["-serial", "mon:stdio"]
     else:
-        cmd += ["-serial", f"file:{work / 'console.log'}"]
+        # append: a guest booted again (a rebooted cluster node) keeps its first boot's log.
+        cmd += ["-chardev", f"file,id=console,path={work / 'console.log'},append=on",
+                "-serial", "chardev:console"]
     return cmd
 
 
@@ -358,35 +369,22 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
     return run
 
 
-class ClusterNode:
-    """One guest of a cluster run: its disks, shared folder and QEMU process.
+class Guest:
+    """One guest of a run of several: its disks, shared folder and QEMU process."""
 
-    The first node listens on the cluster's unix socket (QEMU's stream netdev,
-    server side), the others connect to it: one L2 segment that exists only
-    between these QEMU processes, so nothing can reach beyond this machine.
-    """
-
-    def __init__(self, index, name, tmp, socket_path):
-        self.index, self.name = index, name
-        self.short = name.split(".")[0]
-        self.work = tmp / self.short
-        self.share = self.work / "share"
-        self.socket_path = socket_path
+    def __init__(self, label, work, smp=1, memory=CLUSTER_MEMORY_MIB, nic=None):
+        self.label, self.work, self.share = label, work, work / "share"
+        self.smp, self.memory, self.nic = smp, memory, nic
         self.qemu = None
-        self.boots = 0
-
-    def nic(self):
-        server = "on" if self.index == 0 else "off"
-        return ["-netdev", f"stream,id=net0,server={server},addr.type=unix,addr.path={self.socket_path}",
-                "-device", f"virtio-net-pci,netdev=net0,mac={CLUSTER_MAC_PREFIX}:{self.index + 1:02x}"]
 
     def boot(self, image):
-        self.boots += 1
-        # Every guest's console log is appended to across its boots.
+        # A guest booted again appends to the same console log.
         self.qemu = subprocess.Popen(
-            _qemu_command(image, self.work, self.share, False, smp=1, memory=CLUSTER_MEMORY_MIB,
-                          nic=self.nic()),
+            _qemu_command(image, self.work, self.share, False, smp=self.smp, memory=self.memory, nic=self.nic),
             stdin=subprocess.DEVNULL)
+
+    def running(self):
+        return self.qemu is not None and self.qemu.poll() is None
 
     def reboot_requested(self):
         """guest-run.sh leaves out/reboot when asked to reboot (QEMU runs -no-reboot)."""
@@ -397,10 +395,36 @@ class ClusterNode:
         return False
 
     def stop(self):
-        if self.qemu and self.qemu.poll() is None:
+        if self.running():
             self.qemu.kill()
         if self.qemu:
             self.qemu.wait()
+
+    def result(self, status, elapsed, kept):
+        """The GuestRun of this guest, its files copied to kept."""
+        exit_status = _exit_status(self.share)
+        if exit_status is None and status == "finished":
+            status = "crashed"
+        _keep(self.work, self.share, kept)
+        return GuestRun(kept / "out", kept / "console.log", status, exit_status, elapsed)
+
+
+def _cluster_nic(index, socket_path):
+    """The first node listens on the cluster's unix socket (QEMU's stream netdev,
+    server side), the others connect to it: one L2 segment that exists only
+    between these QEMU processes, so nothing can reach beyond this machine."""
+    server = "on" if index == 0 else "off"
+    return ["-netdev", f"stream,id=net0,server={server},addr.type=unix,addr.path={socket_path}",
+            "-device", f"virtio-net-pci,netdev=net0,mac={CLUSTER_MAC_PREFIX}:{index + 1:02x}"]
+
+
+class _Followers:
+    def __init__(self, guests, echo):
+        self.all = [ConsoleFollower(g.work / "console.log", echo, f"{g.label}: ") for g in guests] if echo else []
+
+    def poll(self):
+        for follower in self.all:
+            follower.poll()
 
 
 def _wait_for_socket(path, qemu, seconds=30):
@@ -426,58 +450,136 @@ def run_cluster(debs=(), pytest_args=(), timeout=CLUSTER_TIMEOUT, release=DEFAUL
         with tempfile.TemporaryDirectory(prefix="ganeti-zfs-cluster-") as tmp:
             tmp = Path(tmp)
             socket_path = tmp / "l2.sock"
-            nodes = [ClusterNode(i, name, tmp, socket_path) for i, (name, _) in enumerate(CLUSTER_NODES)]
-            for node in nodes:
-                _prepare_share(node.share, debs, pytest_args if node.index == 0 else (),
-                               "test" if node.index == 0 else "peer", suite=CLUSTER_SUITE,
-                               cluster=CLUSTER_NODES, node=node.name)
+            nodes = []
+            for index, (name, _) in enumerate(CLUSTER_NODES):
+                short = name.split(".")[0]
+                node = Guest(short, tmp / short, nic=_cluster_nic(index, socket_path))
+                _prepare_share(node.share, debs, pytest_args if index == 0 else (),
+                               "test" if index == 0 else "peer", suite=CLUSTER_SUITE,
+                               cluster=CLUSTER_NODES, node=name)
                 _make_disks(image, node.work)
-            log(f"booting the cluster ({', '.join(n.short for n in nodes)}; {release}, "
+                nodes.append(node)
+            runner, peers = nodes[0], nodes[1:]
+            log(f"booting the cluster ({', '.join(n.label for n in nodes)}; {release}, "
                 f"{', '.join(d.name for d in debs) or 'no .deb'}, timeout {timeout:.0f} s)")
             started = time.monotonic()
-            followers = [ConsoleFollower(n.work / "console.log", echo, f"{n.short}: ") if echo else None
-                         for n in nodes]
+            followers = _Followers(nodes, echo)
             status = "finished"
             try:
                 for node in nodes:
                     node.boot(image)
-                    if node.index == 0:
+                    if node is runner:
                         _wait_for_socket(socket_path, node.qemu)
-                runner = nodes[0]
-                while runner.qemu.poll() is None:
+                while runner.running():
                     if time.monotonic() - started > timeout:
                         status = "timeout"
                         break
                     time.sleep(0.5)
-                    for follower in followers:
-                        if follower:
-                            follower.poll()
-                    for peer in nodes[1:]:
-                        if peer.qemu.poll() is not None and peer.reboot_requested():
-                            log(f"{peer.short} powered off to reboot: booting it again")
+                    followers.poll()
+                    for peer in peers:
+                        if not peer.running() and peer.reboot_requested():
+                            log(f"{peer.label} powered off to reboot: booting it again")
                             peer.boot(image)
                 # The peers stop when the runner's suite tells them to (see
                 # cluster/conftest.py); give them a moment to save their logs.
                 deadline = time.monotonic() + 60
-                while any(p.qemu.poll() is None for p in nodes[1:]) and time.monotonic() < deadline:
+                while any(p.running() for p in peers) and time.monotonic() < deadline:
                     time.sleep(0.5)
             finally:
                 for node in nodes:
                     node.stop()
-            for follower in followers:
-                if follower:
-                    follower.poll()
+            followers.poll()
             elapsed = time.monotonic() - started
-            exit_status = _exit_status(nodes[0].share)
-            if exit_status is None and status == "finished":
-                status = "crashed"
             shutil.rmtree(LAST_RUN_CLUSTER, ignore_errors=True)
-            for node in nodes:
-                _keep(node.work, node.share, LAST_RUN_CLUSTER / node.short)
-    kept = LAST_RUN_CLUSTER / nodes[0].short
-    run = GuestRun(kept / "out", kept / "console.log", status, exit_status, elapsed)
-    log(f"cluster {status} after {elapsed:.0f} s (exit status {exit_status}); "
+            runs = [node.result(status, elapsed, LAST_RUN_CLUSTER / node.label) for node in nodes]
+    log(f"cluster {status} after {elapsed:.0f} s (exit status {runs[0].exit_status}); "
         f"consoles and results in {LAST_RUN_CLUSTER}")
+    return runs[0]
+
+
+def plan_shards(modules, count, weights=SHARD_MINUTES):
+    """Split test modules into count lists of about equal run time: heaviest
+    first onto the lightest shard (unknown modules weigh one minute). Each list
+    keeps the suite's own (alphabetical) order."""
+    loads = [[0.0, []] for _ in range(count)]
+    for module in sorted(modules, key=lambda m: (-weights.get(m, 1.0), m)):
+        lightest = min(loads, key=lambda load: load[0])
+        lightest[0] += weights.get(module, 1.0)
+        lightest[1].append(module)
+    return [sorted(names) for _, names in loads if names]
+
+
+class ShardedRun:
+    """The GuestRuns of a suite split across guests, read as one run."""
+
+    def __init__(self, runs):
+        self.runs = runs
+        self.elapsed = max(r.elapsed for r in runs)
+        results = [r.results for r in runs]
+        self.results = None if None in results else {"tests": [t for r in results for t in r["tests"]]}
+        self.status = next((r.status for r in runs if r.status != "finished"), "finished")
+        statuses = [r.exit_status for r in runs]
+        if None in statuses:
+            self.exit_status = None
+        elif all(s == 5 for s in statuses):  # pytest's "no tests collected", everywhere
+            self.exit_status = 5
+        else:
+            self.exit_status = max(s for s in statuses if s != 5)
+        worst = next((r for r in runs if r.problem() or not r.ok), runs[0])
+        self.out, self.console = worst.out, worst.console
+
+    @property
+    def ok(self):
+        return all(r.ok for r in self.runs)
+
+    def problem(self):
+        problems = [f"{r.out.parent.name}: {r.problem()}" for r in self.runs if r.problem()]
+        return "; ".join(problems) or None
+
+    def console_tail(self, lines=60):
+        return "\n".join(r.console_tail(lines) for r in self.runs if r.problem() or not r.ok)
+
+
+def run_sharded(debs=(), shards=2, timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELEASE, echo=None):
+    """Run the whole suite on `shards` guests at once, one vCPU each (a TCG guest
+    runs the suite on about one host core whatever its vCPUs: two single-vCPU
+    guests use both). Each guest gets its share of the modules (plan_shards) and
+    its own pools; their files are in tests/guest/.last-run/shard<N>/."""
+    debs = _check_debs(debs)
+    modules = sorted(p.name for p in SUITE.glob("test_*.py"))
+    plan = plan_shards(modules, shards)
+    with exclusive_lock():
+        image = ensure_image(release)
+        with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guests-") as tmp:
+            guests = []
+            for index, names in enumerate(plan, 1):
+                guest = Guest(f"shard{index}", Path(tmp) / f"shard{index}", memory=SHARD_MEMORY_MIB)
+                _prepare_share(guest.share, debs, names, "test")
+                _make_disks(image, guest.work)
+                guests.append(guest)
+                log(f"{guest.label}: {' '.join(names)}")
+            log(f"booting {len(guests)} guests ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
+                f"timeout {timeout:.0f} s)")
+            started = time.monotonic()
+            followers = _Followers(guests, echo)
+            status = "finished"
+            try:
+                for guest in guests:
+                    guest.boot(image)
+                while any(g.running() for g in guests):
+                    if time.monotonic() - started > timeout:
+                        status = "timeout"
+                        break
+                    time.sleep(0.5)
+                    followers.poll()
+            finally:
+                for guest in guests:
+                    guest.stop()
+            followers.poll()
+            elapsed = time.monotonic() - started
+            shutil.rmtree(LAST_RUN, ignore_errors=True)
+            run = ShardedRun([g.result(status, elapsed, LAST_RUN / g.label) for g in guests])
+    log(f"guests {run.status} after {elapsed:.0f} s; consoles and results in {LAST_RUN}/shard*/")
     return run
 
 

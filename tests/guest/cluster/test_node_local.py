@@ -48,9 +48,20 @@ def refused(*argv):
 
 
 def assert_untouched(ext_instance):
-    assert status() == (NODE1, "running")
-    node, device = activate_disks(INSTANCE)[0]
-    assert node == NODE1 and digest(node, device) == ext_instance["digest"]
+    try:
+        assert status() == (NODE1, "running")
+        node, device = activate_disks(INSTANCE)[0]
+        assert node == NODE1 and digest(node, device) == ext_instance["digest"]
+    except AssertionError:
+        recover()
+        raise
+
+
+def recover():
+    """Undo what an unrefused failover does (its primary switched to a node
+    without the disk), as an admin would, so the next test starts from node1."""
+    run(["gnt-instance", "modify", "--new-primary", NODE1, INSTANCE], check=False, timeout=900)
+    run(["gnt-instance", "startup", INSTANCE], check=False, timeout=900)
 
 
 def test_migrate_without_a_copy_on_the_target_is_refused(ext_instance):
