@@ -27,6 +27,8 @@ from guestlib import NODE_NAME, NOOP_OS, run
 from providerlib import (PARENT, destroy_if_exists, ensure_node_config, new_volume_name, ok, refused_without_change,
                          write_device, zfs_get)
 
+from test_provider import make_volume  # noqa: F401 (volumes made through the provider, destroyed afterwards)
+
 import ganeti_zfs.hooks
 import ganeti_zfs.properties
 
@@ -41,22 +43,6 @@ MiB = 1 << 20
 @pytest.fixture(scope="module", autouse=True)
 def node_config():
     return ensure_node_config()
-
-
-@pytest.fixture
-def make_volume():
-    """make_volume() -> VOL_NAME of a fresh 16 MiB provider volume, removed afterwards."""
-    made = []
-
-    def make():
-        name = new_volume_name()
-        ok("create", name, VOL_SIZE="16")
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        destroy_if_exists(f"{PARENT}/{name}")
 
 
 def test_shared_open_is_refused_and_changes_nothing(make_volume):
