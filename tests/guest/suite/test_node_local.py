@@ -41,7 +41,8 @@ MiB = 1 << 20
 
 
 @pytest.fixture(scope="module", autouse=True)
-def node_config():
+def node_config(ganeti_cluster):
+    # The hook needs the cluster: it finds this node in ssconf_node_list.
     return ensure_node_config()
 
 

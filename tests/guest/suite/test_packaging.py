@@ -123,13 +123,6 @@ def assert_installed(version, baseline):
     assert sorted(os.listdir(PROVIDER_DIR)) == EXPECTED_PROVIDER_FILES
     for link in HOOK_LINKS:
         assert link.is_symlink() and link.resolve() == HOOK_PROGRAM and os.access(link, os.X_OK), link
-
-
-def assert_hooks_gone():
-    """The Ganeti hooks go with the package: they are links, not conffiles."""
-    assert not HOOK_PROGRAM.exists()
-    for link in HOOK_LINKS:
-        assert not link.is_symlink() and not link.exists(), link
     assert sorted(os.listdir(PROVIDER_DIR / "bin")) == EXPECTED_HELPERS
     for action in ganeti_zfs.actions.ACTION_NAMES:
         assert os.stat(PROVIDER_DIR / action).st_mode & 0o777 == 0o755
@@ -140,6 +133,13 @@ def assert_hooks_gone():
     assert Path("/usr/lib/tmpfiles.d/ganeti-extstorage-zfs.conf").is_file()
     assert TIMER_LINK.is_symlink(), "the timer is enabled (deb-systemd-helper)"
     assert_real_lvm_works()
+
+
+def assert_hooks_gone():
+    """The Ganeti hooks go with the package: they are links, not conffiles."""
+    assert not HOOK_PROGRAM.exists()
+    for link in HOOK_LINKS:
+        assert not link.is_symlink() and not link.exists(), link
 
 
 def assert_lvm2_restored(baseline):
