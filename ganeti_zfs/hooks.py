@@ -127,7 +127,11 @@ def run(environ, myself=None, zfs=None):
     if not move.disks:
         return 0  # nothing of ours: no zfs, no config, not a word
     myself = cluster.node_name() if myself is None else myself
-    if not on_target(move, myself, cluster.node_names(environ.get("GANETI_DATA_DIR"))):
+    try:
+        nodes = cluster.node_names(environ.get("GANETI_DATA_DIR"))
+    except Error as error:
+        raise Error(f"refusing {move.operation} of instance {move.instance} to {move.target or '?'}: {error}")
+    if not on_target(move, myself, nodes):
         return 0  # the target judges its own pool (module docstring)
     from . import config
     from . import zfs as zfs_module

@@ -211,3 +211,10 @@ def test_main_prints_one_line_and_exits_1(node, capsys, monkeypatch):
 def test_main_is_silent_for_other_instances(capsys):
     assert hooks.main(hook_env([("plain", None, "x.disk0")])) == 0
     assert capsys.readouterr() == ("", "")
+
+
+def test_run_refuses_when_it_cannot_read_the_node_list(tmp_path):
+    environ = hook_env([("ext", "zfs", VOLUME)], GANETI_DATA_DIR=str(tmp_path))
+    with pytest.raises(Error, match=r"^refusing failover of instance inst1.example.com to node1.example.com: cannot "
+                                    r"read .*ssconf_node_list"):
+        hooks.run(environ, myself=NODE1, zfs=FakeZfs({}))
