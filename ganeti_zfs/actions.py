@@ -8,6 +8,10 @@ calls snapshot, open and close when they exist (docs/ganeti-contract.md 1.1).
 
 import collections
 
+# The provider's name: its directory under /usr/share/ganeti/extstorage/, and
+# what an ext disk's provider= (logical_id[0]) says.
+PROVIDER = "zfs"
+
 Action = collections.namedtuple("Action", "name summary")
 
 ACTIONS = (
@@ -19,7 +23,8 @@ ACTIONS = (
     Action("setinfo", "store VOL_METADATA as ZFS user properties"),
     Action("verify", "check the configuration, the parent dataset and the pool"),
     Action("snapshot", "make VOL_SNAPSHOT_NAME an attachable copy of the zvol (for gnt-backup export)"),
-    Action("open", "record VOL_OPEN_EXCLUSIVE on the zvol"),
+    Action("open", "record that the zvol is open; refuse VOL_OPEN_EXCLUSIVE=False (shared access, "
+           "only for live migration, which node-local zvols cannot do)"),
     Action("close", "record that the zvol is closed"),
 )
 

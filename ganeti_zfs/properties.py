@@ -13,7 +13,14 @@ CNAME = "ganeti-zfs:cname"  # VOL_CNAME
 METADATA = "ganeti-zfs:metadata"  # VOL_METADATA as Ganeti sent it
 # The original tool's helper `list` showed this property; keep its name.
 ORIGINSTNAME = "ganeti:originstname"
-OPEN = "ganeti-zfs:open"  # exclusive, shared or closed
+OPEN = "ganeti-zfs:open"  # exclusive or closed (a shared open is refused)
+# On a copy of an ext disk on another node than its instance's primary: the
+# short name of its snapshot that a sanctioned move (zfs send of the stopped
+# instance's disk, a later issue) made current, set locally with `zfs set`.
+# The failover/migrate pre-hook (hooks.py) lets an instance move to a node
+# only if every zfs disk there has it, that snapshot exists and the zvol has
+# not been written since (written@<snapshot> is 0). Nothing else sets it.
+CURRENT_COPY = "ganeti-zfs:current-copy"
 LV_TAGS = "ganeti-zfs:lvtags"  # LVM tags of an emulated LV, comma-separated
 # On LVM_PARENT: "no" after `pvchange --allocatable n` of the emulated PV.
 PV_ALLOCATABLE = "ganeti-zfs:pv-allocatable"

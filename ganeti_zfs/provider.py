@@ -192,8 +192,19 @@ def setinfo(request, cfg, zfs):
 
 
 def open_volume(request, cfg, zfs):
-    state = "shared" if request.open_exclusive is False else "exclusive"
-    _record(zfs, cfg, request, {properties.OPEN: state})
+    # Only live migration asks for a shared open, on the source and then the
+    # target (lib/cmdlib/instance_migration.py _ExecMigration; lib/backend.py
+    # BlockdevOpen), before the target accepts the instance. A zvol exists on
+    # one node only, so the target's is missing or a stale copy the guest
+    # would go on running on: refusing here ends the migration while the
+    # instance still runs on the source, untouched.
+    if request.open_exclusive is False:
+        raise UsageError(
+            "zfs volumes are node-local: VOL_OPEN_EXCLUSIVE=False (shared access) is asked for only by live "
+            "migration, and live migration is not possible; the instance keeps running where it is "
+            "(use the drbd template for disks that must move between nodes)"
+        )
+    _record(zfs, cfg, request, {properties.OPEN: "exclusive"})
 
 
 def close(request, cfg, zfs):
@@ -352,3 +363,31 @@ def verify_command(args, cfg, zfs):
             raise Error(f"the LVM emulation's parent dataset {cfg.lvm_parent} (volume group {cfg.lvm_vg}) "
                         f"does not exist: zfs create -p {cfg.lvm_parent}, or set LVM_PARENT in {cfg.path}")
         print(f"ok: volume group {cfg.lvm_vg} is emulated from {cfg.lvm_parent}")
+    _report_strays(cfg, zfs)
+
+
+def _report_strays(cfg, zfs):
+    """Warn about the provider's zvols that no instance of this node owns.
+
+    A copy left on the old node by a move, or a disk whose create Ganeti gave
+    up on, is still attachable: a later failover to this node would run on
+    it. Only reported, never destroyed. Which disks are whose comes from
+    Ganeti's config.data, which only master candidates have (cluster.py).
+    """
+    from . import cluster
+
+    rows = zfs.list([cfg.parent], ["name", "type", properties.OWNER], types=("filesystem", "volume"), depth=1)
+    names = [naming.split(dataset)[1]
+             for dataset, owner in volume.owners(zfs, cfg.parent, rows).items() if owner == properties.OWNER_EXT]
+    try:
+        disks = cluster.ext_disks(cluster.read_config(), actions.PROVIDER)
+    except Error as error:
+        log.warning(f"stray zvols not checked: {error}")
+        return
+    myself = cluster.node_name()
+    found = cluster.strays(sorted(names), disks, myself, SNAPSHOT_SUFFIX)
+    for name, why in found:
+        log.warning(f"stray zvol {cfg.dataset(name)}: {why}; left alone (zfs destroy it if nothing needs it)")
+    state = "warning" if found else "ok"
+    print(f"{state}: {len(names) - len(found)} zvols of {cfg.parent} belong to instances of {myself}, "
+          f"{len(found)} stray")

@@ -19,7 +19,7 @@ import time
 import pytest
 
 import ganeti_zfs
-from ganeti_zfs import actions, cli, config, lvm, options
+from ganeti_zfs import actions, cli, config, hooks, lvm, options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEBIAN = os.path.join(ROOT, "debian")
@@ -216,6 +216,24 @@ def test_generated_helper_script_runs_the_subcommand(tmp_path):
     result = run_generated(tmp_path, f"{PROVIDER_DIR}/bin/list", ["--help"])
     assert result.returncode == 0
     assert result.stdout.startswith("usage: ganeti-zfs list")
+
+
+def test_hook_program_and_its_links(tmp_path):
+    mode, content = gen_entrypoints.files()[hooks.PROGRAM]
+    assert (mode, content) == (0o755, "#!/usr/bin/python3\nimport sys\nfrom ganeti_zfs.hooks import main\nsys.exit(main())\n")
+    gen_entrypoints.write(str(tmp_path))
+    assert sorted(gen_entrypoints.links()) == sorted(hooks.hook_links())
+    for link in hooks.hook_links():
+        # Links, not files: dpkg removes them with the package (a conffile would stay).
+        assert os.path.islink(tmp_path / link)
+        assert os.path.realpath(tmp_path / link) == str(tmp_path / hooks.PROGRAM)
+    gen_entrypoints.write(str(tmp_path))  # again over the links: as a rebuild does
+
+
+def test_generated_hook_passes_an_instance_without_zfs_disks(tmp_path):
+    environ = {"GANETI_INSTANCE_DISK_COUNT": "1", "GANETI_INSTANCE_DISK0_DEV_TYPE": "plain"}
+    result = run_generated(tmp_path, hooks.hook_links()[0], env=environ)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 def test_lvm_commands_for_the_maintainer_scripts():

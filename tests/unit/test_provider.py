@@ -387,3 +387,78 @@ def test_remove_passes_destroy_options_f_to_zfs_destroy(capsys, ganeti_env, conf
     assert (status, out, err) == (0, "", "")
     assert commands == [argv]
     assert dataset in argv
+
+
+# -- node-local: no shared open, stray zvols ----------------------------------
+
+
+def test_shared_open_is_refused_before_zfs_runs(capsys, ganeti_env):
+    # Only live migration sends VOL_OPEN_EXCLUSIVE=False (ganeti-contract.md 1.6.7).
+    ganeti_env["VOL_OPEN_EXCLUSIVE"] = "False"
+    status, out, err = run(capsys, "open", ganeti_env)
+    assert_one_error_line(status, out, err, "open", "zfs volumes are node-local: VOL_OPEN_EXCLUSIVE=False")
+    assert "live migration is not possible; the instance keeps running where it is" in err
+
+
+class ListingZfs:
+    """`zfs list` of the parent to depth 1 (name, type, owner), for verify's stray check."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def list(self, names, fields, types=("volume",), recursive=False, depth=None):
+        assert names == ["tank/ganeti"] and depth == 1
+        return [dict(zip(fields, row)) for row in self.rows]
+
+
+def run_stray_check(capsys, monkeypatch, conffile, rows, disks=None, error=None):
+    from ganeti_zfs import cluster, config
+
+    def read_config():
+        if error:
+            raise Error(error)
+        return "the config"
+
+    monkeypatch.setattr(cluster, "read_config", read_config)
+    monkeypatch.setattr(cluster, "ext_disks", lambda data, provider: disks if provider == "zfs" else [])
+    monkeypatch.setattr(cluster, "node_name", lambda: "node1.example.com")
+    monkeypatch.setattr(provider.log, "_prefix", "ganeti-zfs verify")
+    provider._report_strays(config.load(conffile), ListingZfs(rows))
+    return capsys.readouterr()
+
+
+def test_verify_warns_about_strays_and_never_destroys(capsys, monkeypatch, conffile):
+    from ganeti_zfs.cluster import ExtDisk
+
+    rows = [("tank/ganeti", "filesystem", "-"), ("tank/ganeti/mine.ext.disk0", "volume", "ext"),
+            ("tank/ganeti/mine.ext.disk0.snap", "volume", "ext"), ("tank/ganeti/lost.ext.disk0", "volume", "ext"),
+            ("tank/ganeti/moved.ext.disk0", "volume", "ext"), ("tank/ganeti/lv.disk0", "volume", "lvm"),
+            ("tank/ganeti/foreign", "volume", "-")]
+    disks = [ExtDisk("mine.ext.disk0", "inst1", 0, "node1.example.com"),
+             ExtDisk("moved.ext.disk0", "inst2", 1, "node2.example.com")]
+    out, err = run_stray_check(capsys, monkeypatch, conffile, rows, disks)
+    assert err.splitlines() == [
+        "ganeti-zfs verify: warning: stray zvol tank/ganeti/lost.ext.disk0: no instance's disk in the cluster "
+        "configuration; left alone (zfs destroy it if nothing needs it)",
+        "ganeti-zfs verify: warning: stray zvol tank/ganeti/moved.ext.disk0: it is disk 1 of instance inst2, whose primary "
+        "node is node2.example.com, not this node (node1.example.com): a copy left behind here; left alone "
+        "(zfs destroy it if nothing needs it)",
+    ]
+    assert out == "warning: 2 zvols of tank/ganeti belong to instances of node1.example.com, 2 stray\n"
+
+
+def test_verify_without_strays(capsys, monkeypatch, conffile):
+    from ganeti_zfs.cluster import ExtDisk
+
+    rows = [("tank/ganeti", "filesystem", "-"), ("tank/ganeti/mine.ext.disk0", "volume", "ext")]
+    out, err = run_stray_check(capsys, monkeypatch, conffile, rows, [ExtDisk("mine.ext.disk0", "i", 0, "node1.example.com")])
+    assert (out, err) == ("ok: 1 zvols of tank/ganeti belong to instances of node1.example.com, 0 stray\n", "")
+
+
+def test_verify_says_so_when_the_cluster_config_cannot_be_read(capsys, monkeypatch, conffile):
+    rows = [("tank/ganeti", "filesystem", "-"), ("tank/ganeti/x.ext.disk0", "volume", "ext")]
+    out, err = run_stray_check(capsys, monkeypatch, conffile, rows,
+                               error="/var/lib/ganeti/config.data does not exist (Ganeti keeps it on master candidates only)")
+    assert out == ""
+    assert err == ("ganeti-zfs verify: warning: stray zvols not checked: /var/lib/ganeti/config.data does not exist "
+                   "(Ganeti keeps it on master candidates only)\n")

@@ -22,6 +22,7 @@ import pytest
 from guestlib import run
 
 import ganeti_zfs.actions
+import ganeti_zfs.hooks
 import ganeti_zfs.lvm
 import ganeti_zfs.options
 import ganeti_zfs.properties
@@ -37,6 +38,8 @@ SYSTEMD_MARK = Path("/run/systemd/system")
 COMMANDS = tuple(ganeti_zfs.lvm.COMMANDS)
 EXPECTED_PROVIDER_FILES = sorted([*ganeti_zfs.actions.ACTION_NAMES, "parameters.list", "bin"])
 EXPECTED_HELPERS = ["daily-block-snapshot", "list", "size", "snapshots"]
+HOOK_PROGRAM = Path("/") / ganeti_zfs.hooks.PROGRAM
+HOOK_LINKS = [Path("/") / link for link in ganeti_zfs.hooks.hook_links()]
 VG = "pkgtestvg"
 LV = "reallv"
 
@@ -118,6 +121,8 @@ def assert_installed(version, baseline):
         owners = run(["dpkg-query", "-S", str(wrapper)]).stdout
         assert f"diversion by {PACKAGE} to: /sbin/{command}.distrib" in owners
     assert sorted(os.listdir(PROVIDER_DIR)) == EXPECTED_PROVIDER_FILES
+    for link in HOOK_LINKS:
+        assert link.is_symlink() and link.resolve() == HOOK_PROGRAM and os.access(link, os.X_OK), link
     assert sorted(os.listdir(PROVIDER_DIR / "bin")) == EXPECTED_HELPERS
     for action in ganeti_zfs.actions.ACTION_NAMES:
         assert os.stat(PROVIDER_DIR / action).st_mode & 0o777 == 0o755
@@ -128,6 +133,13 @@ def assert_installed(version, baseline):
     assert Path("/usr/lib/tmpfiles.d/ganeti-extstorage-zfs.conf").is_file()
     assert TIMER_LINK.is_symlink(), "the timer is enabled (deb-systemd-helper)"
     assert_real_lvm_works()
+
+
+def assert_hooks_gone():
+    """The Ganeti hooks go with the package: they are links, not conffiles."""
+    assert not HOOK_PROGRAM.exists()
+    for link in HOOK_LINKS:
+        assert not link.is_symlink() and not link.exists(), link
 
 
 def assert_lvm2_restored(baseline):
@@ -253,6 +265,7 @@ def test_remove_keeps_the_conffile_and_restores_lvm2(baseline):
     apt_get("remove", PACKAGE)
     assert status() == ("deinstall ok config-files", baseline.current_version)
     assert_lvm2_restored(baseline)
+    assert_hooks_gone()
     assert CONFFILE.read_text() == baseline.pristine_config
     assert LOG_DIR.joinpath("create-zfs-pkgtest.ext.disk0-1.log").exists()
     # The cron job stays (a conffile) and does nothing without the package.
@@ -273,6 +286,7 @@ def test_purge_removes_the_conffile_and_only_our_logs(baseline):
     assert not [path.name for path in LOG_DIR.iterdir() if path.name.split("-")[1:2] == ["zfs"]]
     assert others_log.exists(), "Ganeti's log directory is shared with other providers"
     assert_lvm2_restored(baseline)
+    assert_hooks_gone()
 
 
 def test_install_after_purge(baseline):

@@ -307,8 +307,7 @@ def test_open_and_close(make_volume):
     dataset = f"{PARENT}/{name}"
     ok("open", name, VOL_OPEN_EXCLUSIVE="True")
     assert zfs_get(dataset, "ganeti-zfs:open") == "exclusive"
-    ok("open", name, VOL_OPEN_EXCLUSIVE="False")
-    assert zfs_get(dataset, "ganeti-zfs:open") == "shared"
+    # A shared open (VOL_OPEN_EXCLUSIVE=False) is refused: test_node_local.py.
     ok("close", name)
     ok("close", name)
     assert zfs_get(dataset, "ganeti-zfs:open") == "closed"
