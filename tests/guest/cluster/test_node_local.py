@@ -65,13 +65,15 @@ def recover():
 
 
 def test_migrate_without_a_copy_on_the_target_is_refused(ext_instance):
-    refused("gnt-instance", "migrate", "-f", "-n", NODE2, INSTANCE)
+    output = refused("gnt-instance", "migrate", "-f", "-n", NODE2, INSTANCE)
+    assert "zfs-node-local hook: refusing migrate" in output and ext_instance["volume"] in output, output
     assert_untouched(ext_instance)
     assert zvols(NODE2, ZFS_PARENT) == ext_instance["node2_before"]
 
 
 def test_failover_is_refused_by_the_hook_before_the_instance_stops(ext_instance):
     output = refused("gnt-instance", "failover", "-f", "-n", NODE2, INSTANCE)
+    assert "zfs-node-local hook: refusing failover" in output, output
     assert ext_instance["volume"] in output and NODE2 in output, output
     assert_untouched(ext_instance)
 
@@ -89,11 +91,26 @@ def test_a_stale_copy_on_the_target_is_never_used(ext_instance):
     # Marked as the provider's on node2 too, as a copy restored by hand would be
     # (a received mark alone does not count: volume.owners).
     on(NODE2, ["zfs", "set", "ganeti-zfs:owner=ext", volume])
-    output = refused("gnt-instance", "migrate", "-f", "-n", NODE2, INSTANCE)
-    assert "node-local" in output, output
-    assert_untouched(ext_instance)
-    output = refused("gnt-instance", "failover", "-f", "-n", NODE2, INSTANCE)
-    assert ext_instance["volume"] in output, output
-    assert_untouched(ext_instance)
+    for operation in ("migrate", "failover"):
+        output = refused("gnt-instance", operation, "-f", "-n", NODE2, INSTANCE)
+        assert f"refusing {operation}" in output and "not marked current" in output, output
+        assert_untouched(ext_instance)
     verify = on(NODE2, ["ganeti-zfs", "verify"], check=False)
     assert ext_instance["volume"] in verify.stdout + verify.stderr, verify
+    assert "a copy left behind here" in verify.stdout + verify.stderr, verify
+
+
+def test_migrate_past_the_hook_is_refused_by_the_shared_open(ext_instance):
+    """Even a copy marked current (what a sanctioned move leaves, issue #18) is
+    never run on by a live migration: only migration opens shared, and the
+    provider refuses that on the source before any RAM moves
+    (instance_migration.py _ExecMigration: open(False) on the primary first)."""
+    volume = f"{ZFS_PARENT}/{ext_instance['volume']}"
+    on(NODE2, ["zfs", "snapshot", f"{volume}@current"])
+    on(NODE2, ["zfs", "set", "ganeti-zfs:current-copy=current", volume])
+    try:
+        output = refused("gnt-instance", "migrate", "-f", "-n", NODE2, INSTANCE)
+        assert "zfs volumes are node-local" in output, output
+        assert_untouched(ext_instance)
+    finally:
+        on(NODE2, ["zfs", "inherit", "ganeti-zfs:current-copy", volume], check=False)
