@@ -17,7 +17,7 @@ import uuid
 from . import lock, properties, volume
 from . import zfs as zfs_module
 from .errors import Error, UsageError
-from .lvm import commands, links, report
+from .lvm import commands, report
 
 # The new zvol's owner while it is being made: not "lvm", so lvs, Ganeti,
 # udev and the snapshot job do not take it for an LV yet; and unique to the
