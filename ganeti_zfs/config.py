@@ -178,7 +178,7 @@ KEYS = {
     "VOLBLOCKSIZE": (_volblocksize, "", "zvol block size (empty: ZFS's default)"),
     "COMPRESSION": (_compression, "lz4", "compression of new zvols"),
     "ZFS_PROPERTIES": (_zfs_properties, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
-    "VOLMODE": (_volmode, "dev", "volmode of new zvols: dev (the host never scans their partitions), full, geom or "
+    "VOLMODE": (_volmode, "dev", "volmode of new zvols: dev (no partition devices on the host), full, geom or "
                 "default (the zfs module's zvol_volmode); none is refused: Ganeti needs a device"),
     "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY: -r (always done) or -f (passed to zfs destroy); -R is refused"),
     "LVM_VG": (_vg_name, "", "volume group name the LVM emulation answers for (EXTP_VG); empty disables it"),

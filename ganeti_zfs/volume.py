@@ -7,7 +7,7 @@ A volume's life, for both kinds:
 1. created and marked (create(), or adopt's receive + mark_properties()):
    `zfs create -V` directly under its parent with properties.OWNER set on
    it ("ext" by the provider, "lvm" by lvcreate), and volmode (VOLMODE,
-   default dev: the host kernel never scans a guest's partition table);
+   default dev: no partition devices of a guest's disk on the host);
 2. device ready: udev makes /dev/zvol/<dataset>, and a device counts only
    once it names its own dataset (BLKZNAME: wait_for_device), because udev
    moves those links asynchronously and a stale one leads to another zvol.
@@ -47,8 +47,9 @@ MIB = 1024 * 1024
 EXPORT_SNAPSHOT = "ganeti-export"
 
 # volmode of every zvol we make unless VOLMODE says otherwise (config.py):
-# a device node and nothing else, so the host kernel never reads a guest's
-# partition table (no /dev/zdNp1, no LVM or md scanning of guest data).
+# a device node and no partition devices (/dev/zdNp1, which the host's LVM,
+# md or mount would pick up). Not kept by OpenZFS 2.1.11 on Linux 6.1 once
+# the kernel re-reads the table: tests/guest/suite/test_volume_core.py.
 DEFAULT_VOLMODE = "dev"
 
 # The zvol ioctl that /lib/udev/zvol_id uses to ask a /dev/zdN device for
