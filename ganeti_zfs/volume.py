@@ -48,8 +48,8 @@ EXPORT_SNAPSHOT = "ganeti-export"
 
 # volmode of every zvol we make unless VOLMODE says otherwise (config.py):
 # a device node and no partition devices (/dev/zdNp1, which the host's LVM,
-# md or mount would pick up). Not kept by OpenZFS 2.1.11 on Linux 6.1 once
-# the kernel re-reads the table: tests/guest/suite/test_volume_core.py.
+# md or mount would pick up). OpenZFS 2.1.11 on Linux 6.1 makes them all the
+# same: tests/guest/suite/test_volume_core.py.
 DEFAULT_VOLMODE = "dev"
 
 # The zvol ioctl that /lib/udev/zvol_id uses to ask a /dev/zdN device for
