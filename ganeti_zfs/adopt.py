@@ -4,7 +4,8 @@ The original tool's bin/adopt without its menu: the admin names the snapshot.
 `zfs send SNAPSHOT | zfs receive -u` makes a full copy (not a clone: it
 depends on nothing and nothing depends on it), directly under LVM_PARENT;
 the received snapshot is destroyed, so the new zvol has no snapshots and no
-origin. It is then marked and linked as lvcreate does, thick like every LV
+origin. It is received with the volmode of every new zvol (VOLMODE), then
+marked and linked as lvcreate does (volume.ready_or_discarded), thick like every LV
 of the emulation (refreservation=auto: the VG's free space, which Ganeti
 checks before it creates or grows a disk, stays true), and
 `gnt-instance add -t plain --disk 0:adopt=NAME` takes it over.
@@ -16,7 +17,7 @@ import uuid
 from . import lock, properties, volume
 from . import zfs as zfs_module
 from .errors import Error, UsageError
-from .lvm import commands, links, report
+from .lvm import commands, report
 
 # The new zvol's owner while it is being made: not "lvm", so lvs, Ganeti,
 # udev and the snapshot job do not take it for an LV yet; and unique to the
@@ -55,17 +56,18 @@ def run(args, cfg, zfs):
         raise Error(f"the LVM emulation is off (LVM_VG is not set in {cfg.path}): there is no VG to adopt from")
     vg = cfg.lvm_vg
     name = commands.check_lv_name(args.name, vg)
-    volume, _snapshot_name = split_snapshot(args.snapshot)
+    source, _snapshot_name = split_snapshot(args.snapshot)
     emulation = commands.Emulation(cfg, zfs)
     target = emulation.dataset(name)
     if args.dry_run:
-        size = _check(zfs, emulation, args.snapshot, volume, target)
+        size = _check(zfs, emulation, args.snapshot, source, target)
         print(f"would copy {args.snapshot} ({size // report.MIB} MiB) to {target}, the LV {vg}/{name}")
         return 0
     with lock.shared():
-        size = _check(zfs, emulation, args.snapshot, volume, target)
+        size = _check(zfs, emulation, args.snapshot, source, target)
         _copy(zfs, emulation, args.snapshot, target, args.timeout)
-        _undoing(lambda: links.ensure(vg, name, target, cfg.attach_timeout), lambda: _discard(emulation, vg, name))
+        # As lvcreate makes an LV: a usable device and /dev/<vg>/<lv>, or nothing.
+        volume.ready_or_discarded(zfs, target, properties.OWNER_LVM, cfg.attach_timeout, then=emulation.link_step(name))
     print(f"created the LV {vg}/{name} ({size // report.MIB} MiB, {target}), a copy of {args.snapshot}")
     print("adopt it as an instance's disk, with this node as the primary node:")
     print(f"  gnt-instance add -t plain --disk 0:adopt={name},vg={vg} -n NODE -o OS INSTANCE")
@@ -93,7 +95,8 @@ def _copy(zfs, emulation, snapshot, target, timeout):
     """Make `target` a thick, snapshot-free copy of `snapshot`, owned by the emulation; or make nothing."""
     copying_owner = COPYING_OWNER_PREFIX + uuid.uuid4().hex
     _undoing(
-        lambda: zfs.send_receive(snapshot, target, {properties.OWNER: copying_owner}, timeout=timeout),
+        lambda: zfs.send_receive(snapshot, target, volume.mark_properties(copying_owner, emulation.cfg.volmode),
+                                 timeout=timeout),
         lambda: _discard_unfinished(zfs, emulation, target, copying_owner),
     )
 
@@ -118,11 +121,6 @@ def _discard_unfinished(zfs, emulation, target, copying_owner):
         return
     if owner == copying_owner:
         volume.destroy(zfs, target)
-
-
-def _discard(emulation, vg, name):
-    volume.destroy(emulation.zfs, emulation.dataset(name))
-    links.remove(vg, name)
 
 
 def _undoing(step, undo):

@@ -148,6 +148,17 @@ def _zfs_properties(value, key):
     return value
 
 
+def _volmode(value, key):
+    if value == "none":
+        raise ConfigError(
+            f"{key}=none: a zvol with volmode=none has no device node, and Ganeti needs one for every disk "
+            "(attach prints its path); use dev, full, geom or default"
+        )
+    if value not in ("default", "full", "geom", "dev"):
+        raise ConfigError(f"{key} must be dev, full, geom or default (zfsprops(7) volmode), not {value!r}")
+    return value
+
+
 def _property_words(value, key):
     params = {}
     for word in value.split():
@@ -167,6 +178,8 @@ KEYS = {
     "VOLBLOCKSIZE": (_volblocksize, "", "zvol block size (empty: ZFS's default)"),
     "COMPRESSION": (_compression, "lz4", "compression of new zvols"),
     "ZFS_PROPERTIES": (_zfs_properties, "", "further whitelisted properties for new zvols, e.g. \"sync=standard logbias=latency\""),
+    "VOLMODE": (_volmode, "dev", "volmode of new zvols: dev (no partition devices on the host), full, geom or "
+                "default (the zfs module's zvol_volmode); none is refused: Ganeti needs a device"),
     "DESTROY_OPTIONS": (_destroy_options, "", "original EXTP_DESTROY: -r (always done) or -f (passed to zfs destroy); -R is refused"),
     "LVM_VG": (_vg_name, "", "volume group name the LVM emulation answers for (EXTP_VG); empty disables it"),
     "LVM_PARENT": (_datasets, "", "parent dataset of the emulated LVs (default: ZFS_PARENT, as in the original)"),
@@ -201,7 +214,7 @@ class _Setting:
 # Config have (zfs_parent: `parent` refuses it unset; lvm_parent_setting:
 # `lvm_parent` defaults it). `grep -n NAME` finds each one here.
 _ATTRIBUTE_NAMES = """
-    zfs_parent create_options sparse volblocksize compression zfs_properties destroy_options
+    zfs_parent create_options sparse volblocksize compression zfs_properties volmode destroy_options
     lvm_vg lvm_parent_setting used_property attach_timeout zfs_timeout debug
     snapshot_parents snapshot_format keep_daily keep_weekly keep_monthly
     check_snapshot_warn_hours check_snapshot_crit_hours check_capacity_warn check_capacity_crit

@@ -27,33 +27,22 @@ def create(request, cfg, zfs):
         if existing is not None:
             return _created_before(existing, size)
         _check_capacity(zfs, cfg, size)
-        # The marks go in with the create itself, so there is never an
-        # unmarked volume of ours, nor a marked one that is not.
-        marks = dict(volume_options.properties)
-        marks[properties.OWNER] = properties.OWNER_EXT
+        marks = {}
         if request.uuid:
             marks[properties.UUID] = request.uuid
         if request.cname:
             marks[properties.CNAME] = request.cname
+        marks.update(volume_options.properties)
+        # A usable device or nothing (volume.create): Ganeti attaches right
+        # after create, and when that attach fails it never calls remove.
         try:
-            zfs.create_volume(
-                dataset, size, sparse=volume_options.sparse, blocksize=volume_options.volblocksize, properties=marks
+            volume.create(
+                zfs, dataset, size, properties.OWNER_EXT, cfg.attach_timeout, sparse=volume_options.sparse,
+                volmode=cfg.volmode, blocksize=volume_options.volblocksize, extra=marks,
             )
         except zfs_module.AlreadyExists:
             # A concurrent create of the same volume won the race.
             return _created_before(volume.existing(zfs, dataset), size)
-        except zfs_module.Timeout:
-            # zfs was killed; the volume may still have appeared. Leave nothing half-made.
-            _destroy_quietly(zfs, dataset)
-            raise
-        # A usable device or nothing: Ganeti attaches right after create, and
-        # when that attach fails it never calls remove, so a zvol without a
-        # device (e.g. volmode=none inherited from a parent) would leak.
-        try:
-            volume.wait_for_device(dataset, cfg.attach_timeout)
-        except Error as error:
-            _destroy_quietly(zfs, dataset)
-            raise Error(f"created {dataset}, but it has no usable device ({error}); destroyed it again")
 
 
 def _created_before(existing, size):
@@ -84,15 +73,6 @@ def _check_capacity(zfs, cfg, size):
             f"VOL_SIZE {size // MIB} MiB is larger than {cfg.parent} can ever hold "
             f"({capacity // MIB} MiB used + available)"
         )
-
-
-def _destroy_quietly(zfs, dataset):
-    try:
-        found = volume.lookup(zfs, dataset)
-        if found is not None and found.ours:
-            volume.destroy(zfs, dataset)
-    except Error as error:
-        log.warning(f"could not clean up {dataset}: {error}")
 
 
 def attach(request, cfg, zfs):
@@ -134,19 +114,19 @@ def remove(request, cfg, zfs):
             volume.destroy(zfs, copy, force=cfg.destroy_force)
         # -r: its own snapshots go with it, never -R; -f if DESTROY_OPTIONS says so.
         volume.destroy(zfs, dataset, force=cfg.destroy_force)
-        if found.is_export_copy(cfg.parent):
+        if found.is_export_copy(zfs):
             volume.destroy_unused_export_snapshot(zfs, found.origin)
 
 
 def _export_copies_or_refuse(zfs, cfg, found):
-    """The volume's own `.snap` export copies; refuse if anything else depends on it."""
-    snapshots = zfs.list([found.dataset], ["name", "clones"], types=("snapshot",), recursive=True)
+    """The volume's export copies (volume.is_export_copy); refuse if anything else depends on it."""
+    snapshots = zfs.get_with_source(found.dataset, [properties.SNAPSHOT_KIND, "clones"], types=("snapshot",), depth=1)
     export_copies, dependents = [], []
-    for snapshot in snapshots:
-        is_export = snapshot["name"] == f"{found.dataset}@{volume.EXPORT_SNAPSHOT}"
-        for clone in volume.clone_names(snapshot["clones"]):
+    for name, values in sorted(snapshots.items()):
+        is_export = volume.is_export_snapshot(*values[properties.SNAPSHOT_KIND])
+        for clone in volume.clone_names(values["clones"][0]):
             copy = volume.lookup(zfs, clone) if is_export else None
-            if copy is not None and copy.is_export_copy(cfg.parent):
+            if copy is not None and copy.ours and volume.is_export_copy(clone, name, is_export):
                 export_copies.append(clone)
             else:
                 dependents.append(clone)
@@ -250,7 +230,7 @@ def snapshot(request, cfg, zfs):
         if previous is not None:
             # An export that ended without removing its copy; Ganeti's LVM
             # code replaces a leftover snapshot too.
-            if not previous.is_export_copy(cfg.parent):
+            if not previous.is_export_copy(zfs):
                 raise Error(f"{target} already exists and is not an export copy made by ganeti-zfs; not replacing it")
             log.info(f"replacing the leftover export copy {target}")
             volume.destroy(zfs, target)
@@ -258,19 +238,8 @@ def snapshot(request, cfg, zfs):
                 volume.destroy_unused_export_snapshot(zfs, previous.origin)
         # Also one left without its copy by an interrupted run.
         volume.destroy_unused_export_snapshot(zfs, export_snapshot)
-        zfs.snapshot([export_snapshot], {properties.SNAPSHOT_KIND: properties.SNAPSHOT_KIND_EXPORT})
-        try:
-            zfs.clone(export_snapshot, target, {properties.OWNER: properties.OWNER_EXT})
-        except Error:
-            _destroy_snapshot_quietly(zfs, export_snapshot)
-            raise
-
-
-def _destroy_snapshot_quietly(zfs, snapshot_name):
-    try:
-        volume.destroy_unused_export_snapshot(zfs, snapshot_name)
-    except Error as error:
-        log.warning(f"could not clean up {snapshot_name}: {error}")
+        volume.create_export_copy(zfs, export_snapshot, target, properties.OWNER_EXT, cfg.attach_timeout,
+                                  volmode=cfg.volmode)
 
 
 def verify(request, cfg, zfs):

@@ -108,10 +108,11 @@ def _set(value):
     return value not in ("-", "")
 
 
-def _exclusion(row, snapshot_kinds):
-    # An export copy or snapshot LV is told by what it was cloned from,
-    # never by its name: a volume may well be called "x.snap".
-    if _set(row["origin"]) and snapshot_kinds.get(row["origin"]) == properties.SNAPSHOT_KIND_EXPORT:
+def _exclusion(row, export_snapshots):
+    # An export copy or snapshot LV: the one rule of volume.is_export_copy
+    # (`row` is ours already, by volume.owners).
+    origin = row["origin"] if _set(row["origin"]) else ""
+    if volume_module.is_export_copy(row["name"], origin, origin in export_snapshots):
         return "export copy"
     for prop in (properties.AUTO_SNAPSHOT, properties.AUTO_SNAPSHOT_COMPAT):
         if row[prop].lower() == "false":
@@ -145,7 +146,7 @@ def volumes_from_rows(rows, parent_names, zfs=None):
     Only zvols directly under a parent that are ours (volume.owners; `zfs`
     is needed only when a parent itself shows an owner mark).
     """
-    snapshot_kinds = {row["name"]: row[properties.SNAPSHOT_KIND] for row in rows if row["type"] == "snapshot"}
+    export_snapshots = volume_module.export_snapshots(rows)
     ours = {}
     for parent in sorted(parent_names):
         ours.update(volume_module.owners(zfs, parent, rows))
@@ -154,7 +155,7 @@ def volumes_from_rows(rows, parent_names, zfs=None):
         name = row["name"]
         if name not in ours:
             continue
-        volume = Volume(name, int(row["creation"]), excluded=_exclusion(row, snapshot_kinds))
+        volume = Volume(name, int(row["creation"]), excluded=_exclusion(row, export_snapshots))
         # Snapshots inherit user properties from their volume: if the volume
         # carries our markers, a manual snapshot would look like ours.
         for prop in (properties.SNAPSHOT_KIND, properties.SNAPSHOT_DATE):

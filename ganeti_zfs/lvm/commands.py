@@ -196,9 +196,7 @@ class Emulation:
                 )
             if args.has("test"):
                 return 0
-            self._create_zvol(name, size, tags)
-            if active:
-                self._link_or_destroy(name)
+            self._create_zvol(name, size, tags, active)
         _say(f'Logical volume "{name}" created.')
         return 0
 
@@ -238,23 +236,30 @@ class Emulation:
             raise UsageError(f"Tag {tag!r} is invalid (allowed: A-Z a-z 0-9 _ + . - / = ! : & #)")
         return tag
 
-    def _create_zvol(self, name, size, tags):
+    def _create_zvol(self, name, size, tags, active):
+        """The zvol of a new LV, with a usable device, and its /dev/<vg>/<lv> if active; or nothing."""
         options = self.cfg.volume_options
-        props = dict(options.properties)
-        props[properties.OWNER] = properties.OWNER_LVM
+        extra = dict(options.properties)
         if tags:
-            props[properties.LV_TAGS] = ",".join(tags)
+            extra[properties.LV_TAGS] = ",".join(tags)
         # Never sparse: an LV owns its space as in LVM, so the VG's free
         # space (which Ganeti checks before every create and grow) is true.
-        self.zfs.create_volume(self.dataset(name), size, sparse=False, blocksize=options.volblocksize, properties=props)
+        volume_module.create(
+            self.zfs, self.dataset(name), size, properties.OWNER_LVM, self.cfg.attach_timeout, sparse=False,
+            volmode=self.cfg.volmode, blocksize=options.volblocksize, extra=extra,
+            then=self.link_step(name) if active else None,
+        )
 
-    def _link_or_destroy(self, name):
-        try:
-            links.ensure(self.vg, name, self.dataset(name), self.cfg.attach_timeout)
-        except Exception:
-            self._destroy(self.dataset(name))
-            links.remove(self.vg, name)
-            raise
+    def link_step(self, name):
+        """The last step of making an LV (volume.create's `then`): its
+        /dev/<vg>/<lv>, which a failure removes again with the zvol."""
+        def link(_device):
+            try:
+                links.ensure(self.vg, name, self.dataset(name), self.cfg.attach_timeout)
+            except BaseException:
+                links.remove(self.vg, name)
+                raise
+        return link
 
     def _snapshot(self, args, positionals):
         if len(positionals) != 1:
@@ -276,16 +281,14 @@ class Emulation:
                 raise Error(f'Logical Volume "{name}" already exists in volume group "{self.vg}"')
             if args.has("test"):
                 return 0
-            # The snapshot is named after the snapshot LV, so lvremove knows it is
-            # ours; its kind keeps the scheduled snapshot job away from it.
-            snapshot = f"{volume.dataset}@{name}"
-            self.zfs.snapshot([snapshot], {properties.SNAPSHOT_KIND: properties.SNAPSHOT_KIND_EXPORT})
-            try:
-                self.zfs.clone(snapshot, self.dataset(name), {properties.OWNER: properties.OWNER_LVM})
-            except Exception:
-                self._destroy(snapshot)
-                raise
-            self._link_or_destroy(name)
+            # An export snapshot (volume.is_export_snapshot), named after the
+            # snapshot LV; its kind keeps the scheduled snapshot job away from
+            # it and lets lvremove destroy it with the LV. A failure leaves
+            # neither the clone nor the snapshot.
+            volume_module.create_export_copy(
+                self.zfs, f"{volume.dataset}@{name}", self.dataset(name), properties.OWNER_LVM,
+                self.cfg.attach_timeout, volmode=self.cfg.volmode, then=self.link_step(name),
+            )
         _say(f'Logical volume "{name}" created.')
         return 0
 
@@ -326,14 +329,13 @@ class Emulation:
         return 0
 
     def _remove_volume(self, volume):
-        """Destroy one LV with its own snapshots; for a snapshot LV also the snapshot it was cloned from."""
+        """Destroy one LV with its own snapshots; for a snapshot LV also the
+        export snapshot it was cloned from, unless something else still
+        clones it (told by its kind, not its name: volume.is_export_snapshot)."""
         self._destroy(volume.dataset, snapshots_too=True)
         links.remove(self.vg, volume.name)
-        if volume.origin_snapshot.endswith("@" + volume.name):
-            try:
-                self._destroy(volume.origin_snapshot)
-            except (zfs_module.DoesNotExist, zfs_module.HasDependents):
-                pass  # gone already, or something else still clones it
+        if volume.origin_snapshot:
+            volume_module.destroy_unused_export_snapshot(self.zfs, volume.origin_snapshot)
 
     def lvrename(self, args):
         words = args.names()

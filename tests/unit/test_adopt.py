@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ganeti_zfs import adopt, config, lock, properties
+from ganeti_zfs import adopt, config, lock, properties, volume
 from ganeti_zfs import zfs as zfs_module
 from ganeti_zfs.errors import Error, UsageError
 from ganeti_zfs.lvm import links
@@ -53,6 +53,11 @@ class FakeZfs:
 
     def get(self, name, fields):
         return self.list([name], fields, types=("all",))[0]
+
+    def get_with_source(self, name, props):
+        """volume.lookup's question: every value is set locally here."""
+        row = self.get(name, props)
+        return {name: {prop: (row[prop], "local" if row[prop] != "-" else "-") for prop in props}}
 
     def exists(self, name):
         return name in self.datasets
@@ -94,6 +99,7 @@ def fake_links_and_lock(monkeypatch, tmp_path):
     monkeypatch.setattr(lock, "LOCK_PATH", str(tmp_path / "lock"))
     monkeypatch.setattr(links, "ensure", lambda vg, lv, dataset, timeout: made.append(("ensure", vg, lv, dataset)))
     monkeypatch.setattr(links, "remove", lambda vg, lv: made.append(("remove", vg, lv)))
+    monkeypatch.setattr(volume, "wait_for_device", lambda dataset, timeout: made.append(("device", dataset)))
     return made
 
 
@@ -110,12 +116,12 @@ def test_a_copy_becomes_a_thick_lv_without_snapshots(cfg, zfs, fake_links_and_lo
     owner = unfinished_owner(zfs)
     assert owner.startswith(adopt.COPYING_OWNER_PREFIX) and len(owner) > len(adopt.COPYING_OWNER_PREFIX) + 16
     assert zfs.changes == [
-        ("send_receive", SNAPSHOT, TARGET, {properties.OWNER: owner}, 600),
+        ("send_receive", SNAPSHOT, TARGET, {properties.OWNER: owner, "volmode": "dev"}, 600),
         ("destroy", f"{TARGET}@2026-11-26", False),
         ("set", TARGET, {"refreservation": "auto"}),
         ("set", TARGET, {properties.OWNER: properties.OWNER_LVM}),
     ]
-    assert fake_links_and_lock == [("ensure", "gnt", "restored1", TARGET)]
+    assert fake_links_and_lock == [("device", TARGET), ("ensure", "gnt", "restored1", TARGET)]
     out, err = capsys.readouterr()
     assert err == ""
     assert "  gnt-instance add -t plain --disk 0:adopt=restored1,vg=gnt -n NODE -o OS INSTANCE\n" in out
@@ -243,7 +249,18 @@ def test_a_link_that_does_not_appear_destroys_the_lv(cfg, zfs, fake_links_and_lo
     with pytest.raises(Error, match="no usable device"):
         adopt.run(args(), cfg, zfs)
     assert zfs.changes[-1] == ("destroy", TARGET, True)
-    assert fake_links_and_lock == [("remove", "gnt", "restored1")]
+    assert fake_links_and_lock == [("device", TARGET), ("remove", "gnt", "restored1")]
+
+
+def test_a_copy_without_a_usable_device_is_destroyed(cfg, zfs, fake_links_and_lock, monkeypatch):
+    def no_device(dataset, timeout):
+        raise Error(f"no usable device for {dataset} after {timeout:g} s: /dev/zvol/{dataset} does not exist")
+
+    monkeypatch.setattr(volume, "wait_for_device", no_device)
+    with pytest.raises(Error, match=f"created {TARGET}, but it has no usable device .*; destroyed it again"):
+        adopt.run(args(), cfg, zfs)
+    assert zfs.changes[-1] == ("destroy", TARGET, True) and TARGET not in zfs.datasets
+    assert fake_links_and_lock == []
 
 
 def test_a_failed_cleanup_reports_both_failures(cfg, zfs):

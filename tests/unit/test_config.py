@@ -121,6 +121,8 @@ def test_create_string_without_s_is_thick(tmp_path):
         ("LVM_VG=-gnt", "not a valid LVM volume group name"),
         ("DEBUG=maybe", "must be yes or no"),
         ("SNAPSHOT_FORMAT=daily", "strftime"),
+        ("VOLMODE=none", "VOLMODE=none: a zvol with volmode=none has no device node, and Ganeti needs one"),
+        ("VOLMODE=partitions", "VOLMODE must be dev, full, geom or default"),
     ],
 )
 def test_bad_lines_name_the_file_and_line(tmp_path, line, fragment):
@@ -263,7 +265,7 @@ BAD_VALUES = {
     "LVM_PARENT": "tank//x", "USED_PROPERTY": "free", "ATTACH_TIMEOUT": "0", "ZFS_TIMEOUT": "soon",
     "DEBUG": "2", "SNAPSHOT_PARENTS": "'tank/a tank/../b'", "SNAPSHOT_FORMAT": "daily-%a", "KEEP_DAILY": "-1",
     "KEEP_WEEKLY": "x", "KEEP_MONTHLY": "1.5", "CHECK_SNAPSHOT_WARN_HOURS": "-3", "CHECK_SNAPSHOT_CRIT_HOURS": "0",
-    "CHECK_CAPACITY_WARN": "101", "CHECK_CAPACITY_CRIT": "x",
+    "CHECK_CAPACITY_WARN": "101", "CHECK_CAPACITY_CRIT": "x", "VOLMODE": "none",
 }
 
 
@@ -281,3 +283,9 @@ def test_every_key_s_bad_value_names_file_line_and_key(tmp_path, key):
     assert message.startswith(f"{path}:3: "), message
     assert key in message
     assert "\n" not in message
+
+
+def test_volmode_is_dev_unless_set(tmp_path):
+    assert load_text(tmp_path, "ZFS_PARENT=tank/a\n").volmode == "dev"
+    for value in ("default", "full", "geom", "dev"):
+        assert load_text(tmp_path, f"ZFS_PARENT=tank/a\nVOLMODE={value}\n").volmode == value

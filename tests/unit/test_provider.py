@@ -235,20 +235,42 @@ def test_require_ours_says_why():
         make(type="filesystem").require_ours("grow")
 
 
+class Kinds:
+    """A zfs that knows the SNAPSHOT_KIND (value, source) of some snapshots."""
+
+    def __init__(self, kinds):
+        self.kinds = kinds
+
+    def get_with_source(self, name, props):
+        if name not in self.kinds:
+            from ganeti_zfs import zfs as zfs_module
+            raise zfs_module.DoesNotExist(["zfs", "get"], f"cannot open '{name}': dataset does not exist")
+        return {name: {props[0]: self.kinds[name]}}
+
+
+EXPORT_LOCAL = ("export", "local")
+
+
 @pytest.mark.parametrize(
-    "candidate, expected",
+    "candidate, kinds, expected",
     [
-        (make(), True),
-        (make(owner=""), False),
-        (make(origin=""), False),
-        (make(origin="tank/ganeti/v@2026-11-01"), False),  # a clone of a scheduled snapshot
-        (make(origin="tank2/x/v@ganeti-export"), False),  # of a volume elsewhere
-        (make(dataset="tank/ganeti/sub/v.snap"), False),  # not directly under the parent
-        (make(dataset="tank/elsewhere/v.snap"), False),
+        (make(), {"tank/ganeti/v@ganeti-export": EXPORT_LOCAL}, True),
+        # A clone of an export snapshot whatever its name (lvcreate -s names it after the LV).
+        (make(origin="tank/ganeti/v@other"), {"tank/ganeti/v@other": EXPORT_LOCAL}, True),
+        (make(owner=""), {"tank/ganeti/v@ganeti-export": EXPORT_LOCAL}, False),
+        (make(origin=""), {}, False),
+        # An admin's snapshot that happens to be called ganeti-export: no kind, not ours.
+        (make(), {"tank/ganeti/v@ganeti-export": ("-", "-")}, False),
+        # The kind inherited from the volume is not the snapshot's own.
+        (make(), {"tank/ganeti/v@ganeti-export": ("export", "inherited from tank/ganeti/v")}, False),
+        (make(origin="tank/ganeti/v@2026-11-01"), {"tank/ganeti/v@2026-11-01": ("daily", "local")}, False),
+        (make(origin="tank2/x/v@ganeti-export"), {"tank2/x/v@ganeti-export": EXPORT_LOCAL}, False),  # elsewhere
+        (make(dataset="tank/ganeti/sub/v.snap"), {"tank/ganeti/v@ganeti-export": EXPORT_LOCAL}, False),
+        (make(), {}, False),  # the origin went away meanwhile
     ],
 )
-def test_is_export_copy(candidate, expected):
-    assert candidate.is_export_copy("tank/ganeti") is expected
+def test_is_export_copy(candidate, kinds, expected):
+    assert candidate.is_export_copy(Kinds(kinds)) is expected
 
 
 @pytest.mark.parametrize(
