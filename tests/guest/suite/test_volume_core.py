@@ -227,10 +227,15 @@ def test_a_partition_table_in_a_volmode_full_zvol_makes_partition_devices():
 # volmode=dev zvol is a disk like a volmode=full one (/sys/block/zdN/capability
 # 0, range 16): the kernel made zd0p1 once its table was written (udev's watch
 # re-reads it on close), and a volmode=dev clone of it had zd16p1 as it
-# appeared. Strict: when a zfs that hides them is in the guest, this XPASSes
-# and fails, and the marker goes.
-@pytest.mark.xfail(strict=True, reason="OpenZFS 2.1.11 on Linux 6.1 makes partition devices of volmode=dev "
-                   "zvols as of volmode=full ones")
+# appeared. That is the symptom of openzfs/zfs#13294 ("ZVOL 'volmode=dev' no
+# longer hides partitions in Linux 5.17"), whose fix (openzfs/zfs#13297, a
+# configure check for GENHD_FL_NO_PART) 2.1.11 carries, yet its Debian build
+# for 6.1 still shows it. Strict, and only for that symptom (the assertion on
+# the partition lists): when a zfs that hides them is in the guest, this
+# XPASSes and fails, and the marker goes.
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="openzfs/zfs#13294: OpenZFS 2.1.11 on Linux 6.1 makes partition devices of "
+                          "volmode=dev zvols as of volmode=full ones")
 def test_a_guest_partition_table_makes_no_host_partition_devices():
     vol_name = f"{uuid.uuid4()}.ext.disk0"
     ok("create", vol_name, VOL_SIZE="16")
