@@ -459,42 +459,50 @@ def run_cluster(debs=(), pytest_args=(), timeout=CLUSTER_TIMEOUT, release=DEFAUL
                                cluster=CLUSTER_NODES, node=name)
                 _make_disks(image, node.work)
                 nodes.append(node)
-            runner, peers = nodes[0], nodes[1:]
             log(f"booting the cluster ({', '.join(n.label for n in nodes)}; {release}, "
                 f"{', '.join(d.name for d in debs) or 'no .deb'}, timeout {timeout:.0f} s)")
-            started = time.monotonic()
-            followers = _Followers(nodes, echo)
-            status = "finished"
-            try:
-                for node in nodes:
-                    node.boot(image)
-                    if node is runner:
-                        _wait_for_socket(socket_path, node.qemu)
-                while runner.running():
-                    if time.monotonic() - started > timeout:
-                        status = "timeout"
-                        break
-                    time.sleep(0.5)
-                    followers.poll()
-                    for peer in peers:
-                        if not peer.running() and peer.reboot_requested():
-                            log(f"{peer.label} powered off to reboot: booting it again")
-                            peer.boot(image)
-                # The peers stop when the runner's suite tells them to (see
-                # cluster/conftest.py); give them a moment to save their logs.
-                deadline = time.monotonic() + 60
-                while any(p.running() for p in peers) and time.monotonic() < deadline:
-                    time.sleep(0.5)
-            finally:
-                for node in nodes:
-                    node.stop()
-            followers.poll()
-            elapsed = time.monotonic() - started
+            status, elapsed = _watch(nodes, image, timeout, echo, runner=nodes[0], socket_path=socket_path)
             shutil.rmtree(LAST_RUN_CLUSTER, ignore_errors=True)
             runs = [node.result(status, elapsed, LAST_RUN_CLUSTER / node.label) for node in nodes]
     log(f"cluster {status} after {elapsed:.0f} s (exit status {runs[0].exit_status}); "
         f"consoles and results in {LAST_RUN_CLUSTER}")
     return runs[0]
+
+
+def _watch(guests, image, timeout, echo, runner=None, socket_path=None):
+    """Boot guests and wait for them; (status, seconds). With a runner (a
+    cluster): until the runner is done, booting again any other guest that
+    powered off to reboot, then a minute for the others to save their logs
+    (they stop when the runner's suite tells them to: cluster/conftest.py);
+    the runner boots first and opens socket_path. Without: until all are done.
+    Whatever still runs at the end is killed."""
+    started = time.monotonic()
+    followers = _Followers(guests, echo)
+    others = [g for g in guests if g is not runner]
+    status = "finished"
+    try:
+        for guest in guests:
+            guest.boot(image)
+            if guest is runner:
+                _wait_for_socket(socket_path, guest.qemu)
+        while runner.running() if runner else any(g.running() for g in guests):
+            if time.monotonic() - started > timeout:
+                status = "timeout"
+                break
+            time.sleep(0.5)
+            followers.poll()
+            for guest in others if runner else ():
+                if not guest.running() and guest.reboot_requested():
+                    log(f"{guest.label} powered off to reboot: booting it again")
+                    guest.boot(image)
+        deadline = time.monotonic() + 60
+        while runner and any(g.running() for g in others) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        for guest in guests:
+            guest.stop()
+    followers.poll()
+    return status, time.monotonic() - started
 
 
 def plan_shards(modules, count, weights=SHARD_MINUTES):
@@ -560,23 +568,7 @@ def run_sharded(debs=(), shards=2, timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELE
                 log(f"{guest.label}: {' '.join(names)}")
             log(f"booting {len(guests)} guests ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
                 f"timeout {timeout:.0f} s)")
-            started = time.monotonic()
-            followers = _Followers(guests, echo)
-            status = "finished"
-            try:
-                for guest in guests:
-                    guest.boot(image)
-                while any(g.running() for g in guests):
-                    if time.monotonic() - started > timeout:
-                        status = "timeout"
-                        break
-                    time.sleep(0.5)
-                    followers.poll()
-            finally:
-                for guest in guests:
-                    guest.stop()
-            followers.poll()
-            elapsed = time.monotonic() - started
+            status, elapsed = _watch(guests, image, timeout, echo)
             shutil.rmtree(LAST_RUN, ignore_errors=True)
             run = ShardedRun([g.result(status, elapsed, LAST_RUN / g.label) for g in guests])
     log(f"guests {run.status} after {elapsed:.0f} s; consoles and results in {LAST_RUN}/shard*/")
@@ -632,14 +624,6 @@ def main(argv=None):
             log(f"image: {ensure_image(args.release)}")
         return 0
     debs = args.deb if args.deb is not None else default_debs()
-    if args.command == "cluster":
-        run = run_cluster(debs, shlex.split(args.pytest_args), args.timeout, args.release,
-                          echo=lambda line: print("  | " + line, flush=True))
-        problem = run.problem()
-        if problem:
-            print(f"\nFAILED: {problem}\n--- console tail ---\n{run.console_tail()}", file=sys.stderr)
-            return 1
-        return 0 if run.ok else 1
     if args.command == "shell":
         print("guest shell: exit the shell to power off (Ctrl-A X kills QEMU)", flush=True)
         run_guest(debs, release=args.release, mode="shell")
@@ -653,9 +637,9 @@ def main(argv=None):
                   f"--- console tail ---\n{run.console_tail()}", file=sys.stderr)
             return 1
         return 0
-    else:
-        run = run_guest(debs, shlex.split(args.pytest_args), args.timeout, args.release,
-                        echo=lambda line: print("  | " + line, flush=True))
+    suite_run = run_cluster if args.command == "cluster" else run_guest
+    run = suite_run(debs, shlex.split(args.pytest_args), args.timeout, args.release,
+                    echo=lambda line: print("  | " + line, flush=True))
     problem = run.problem()
     if problem:
         print(f"\nFAILED: {problem}\n--- console tail ---\n{run.console_tail()}", file=sys.stderr)
