@@ -44,8 +44,9 @@ def check_dataset(value, key):
 # filesystem", lib/metadata/metadata.c, validate_new_vg_name), and our LV
 # links /dev/<vg>/<lv> would land among them.
 _DEV_NAMES = frozenset("""
-    block bsg bus char cpu disk dma_heap dri fd hugepages input mapper mqueue net pts shm snd
-    usb vfio zfs zvol
+    block bsg bus char console core cpu cpu_dma_latency disk dma_heap dri fd full fuse hpet hugepages hwrng
+    input kmsg kvm log loop-control mapper mem mqueue net null port ptmx pts random rfkill rtc shm snapshot
+    snd stderr stdin stdout tty uinput urandom usb userfaultfd vfio vga_arbiter zero zfs zvol
 """.split())
 # lvm2's NAME_LEN (lib/misc/lvm-string.h) is 128 with the terminating NUL.
 _VG_NAME_MAX = 127

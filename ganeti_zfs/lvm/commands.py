@@ -71,7 +71,7 @@ def yes_no_prompt(question, stdin=None, stderr=None):
     """lvm2's yes_no_prompt (lib/display/display.c): the question on stderr, the answer from stdin.
 
     A line with y or n (either case) answers; a line with both, or with
-    neither, asks again; the end of input is no, echoed as lvm2 does.
+    neither, asks again; the end of input is no, shown as "[n]" as lvm2 does.
     lvm2 reads stdin whatever it is, so without a terminal or input
     (stdin /dev/null, cron) the answer is no; a y on a pipe is a yes.
     """
@@ -82,7 +82,7 @@ def yes_no_prompt(question, stdin=None, stderr=None):
         stderr.flush()
         line = stdin.readline()
         if not line.endswith("\n"):
-            stderr.write("n\n")
+            stderr.write("[n]\n")  # lvm2 2.03.16's words at the end of input
             return False
         answers = {char for char in line.lower() if char in "yn"}
         if len(answers) == 1:
@@ -391,20 +391,24 @@ class Emulation:
                     )
 
     def _confirm_removal(self, origin, snapshots, rows):
-        """lvm2's questions for removing an LV without -f, in its order; False (and a message) at a no."""
-        questions = []
+        """lvm2's question for removing an LV without -f; False (and lvm2's message) at a no.
+
+        As lvm2 2.03 asks (and words it, "snapshots(s)" included, checked in
+        the guest): an origin once for itself and its snapshots, any other LV
+        only when active.
+        """
+        active = rows[origin.name].active
         if snapshots:
-            active = " active" if rows[origin.name].active else ""
-            questions.append((origin, f"Do you really want to remove{active} origin logical volume "
-                                      f"{self.vg}/{origin.name} with {len(snapshots)} snapshot(s)? [y/n]: "))
-        for volume in [*snapshots, origin]:
-            if rows[volume.name].active:
-                questions.append((volume, f"Do you really want to remove active logical volume {self.vg}/{volume.name}? [y/n]: "))
-        for volume, question in questions:
-            if not yes_no_prompt(question):
-                print(f"  Logical volume {self.vg}/{volume.name} not removed.", file=sys.stderr)
-                return False
-        return True
+            question = (f"Do you really want to remove{' active' if active else ''} origin logical volume "
+                        f"{self.vg}/{origin.name} with {len(snapshots)} snapshots(s)? [y/n]: ")
+        elif active:
+            question = f"Do you really want to remove active logical volume {self.vg}/{origin.name}? [y/n]: "
+        else:
+            return True
+        if yes_no_prompt(question):
+            return True
+        print(f"  Logical volume {self.vg}/{origin.name} not removed.", file=sys.stderr)
+        return False
 
     def _remove_volume(self, volume):
         """Destroy one LV with its own snapshots; for a snapshot LV also the snapshot it was cloned from."""

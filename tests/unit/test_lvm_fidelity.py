@@ -77,11 +77,11 @@ def remove(emulation, argv, stdin="", monkeypatch=None):
 @pytest.mark.parametrize(
     "answers,result,echo",
     [
-        ("", False, "n\n"),  # end of input (stdin /dev/null): no, echoed as lvm2 does
+        ("", False, "[n]\n"),  # end of input (stdin /dev/null): no, shown as lvm2 does
         ("y\n", True, ""),
         ("Y\n", True, ""),
         ("n\n", False, ""),
-        ("y", False, "n\n"),  # no newline before the end: lvm2 reads EOF, which is no
+        ("y", False, "[n]\n"),  # no newline before the end: lvm2 reads EOF, which is no
         ("\nyes\n", True, ""),  # an empty line asks again
         ("yn\ny\n", True, ""),  # both letters: asked again
     ],
@@ -98,7 +98,7 @@ def test_lvremove_without_f_and_without_input_removes_nothing(emulation, monkeyp
     assert remove(current, [f"{VG}/a.disk0"], "", monkeypatch) == 5
     assert current.zfs.changes == []
     err = capsys.readouterr().err
-    assert err == (f"Do you really want to remove active logical volume {VG}/a.disk0? [y/n]: n\n"
+    assert err == (f"Do you really want to remove active logical volume {VG}/a.disk0? [y/n]: [n]\n"
                    f"  Logical volume {VG}/a.disk0 not removed.\n")
 
 
@@ -114,20 +114,25 @@ def test_lvremove_answered_yes_or_forced_removes(emulation, monkeypatch, capsys)
         assert capsys.readouterr().err == "", flags
 
 
-def test_lvremove_of_an_origin_asks_for_it_and_each_snapshot_before_destroying(emulation, monkeypatch, capsys):
+def test_lvremove_of_an_origin_asks_once_before_destroying(emulation, monkeypatch, capsys):
     lvs = {"o.disk0": "", "o.disk0.snap": f"{PARENT}/o.disk0@o.disk0.snap"}
     current = emulation(lvs)
-    # Yes to the origin question and the snapshot, no to the origin itself: nothing goes.
-    assert remove(current, [f"{VG}/o.disk0"], "y\ny\nn\n", monkeypatch) == 5
+    assert remove(current, [f"{VG}/o.disk0"], "n\n", monkeypatch) == 5
     assert current.zfs.changes == []
-    err = capsys.readouterr().err
-    assert err.startswith(f"Do you really want to remove active origin logical volume {VG}/o.disk0 with 1 snapshot(s)? [y/n]: ")
-    assert f"Do you really want to remove active logical volume {VG}/o.disk0.snap? [y/n]: " in err
-    assert err.endswith(f"  Logical volume {VG}/o.disk0 not removed.\n")
+    assert capsys.readouterr().err == (
+        f"Do you really want to remove active origin logical volume {VG}/o.disk0 with 1 snapshots(s)? [y/n]: "
+        f"  Logical volume {VG}/o.disk0 not removed.\n")
     current = emulation(lvs)
-    assert remove(current, [f"{VG}/o.disk0"], "y\ny\ny\n", monkeypatch) == 0
+    assert remove(current, [f"{VG}/o.disk0"], "y\n", monkeypatch) == 0
     assert current.zfs.changes == [("destroy", f"{PARENT}/o.disk0.snap"), ("destroy", f"{PARENT}/o.disk0@o.disk0.snap"),
                                    ("destroy", f"{PARENT}/o.disk0")]
+
+
+def test_an_inactive_lv_is_removed_without_a_question(emulation, monkeypatch, capsys):
+    monkeypatch.setattr(state, "block_device", lambda path: None)
+    current = emulation({"a.disk0": ""})
+    assert remove(current, [f"{VG}/a.disk0"], "", monkeypatch) == 0
+    assert current.zfs.changes == [("destroy", f"{PARENT}/a.disk0")] and capsys.readouterr().err == ""
 
 
 def test_lvremove_f_of_an_origin_whose_snapshot_is_cloned_outside_destroys_nothing(emulation, monkeypatch):
@@ -197,7 +202,7 @@ def test_open_devices_reads_the_kernel_and_opens_nothing(tmp_path, monkeypatch):
 # -- LVM_VG names ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["mapper", "disk", "zvol", "zfs", ".", "..", ".hidden", "-x", "a/b", "a b", "a@b",
+@pytest.mark.parametrize("name", ["mapper", "disk", "zvol", "zfs", "snapshot", "null", ".", "..", ".hidden", "-x", "a/b", "a b", "a@b",
                                   "x" * 128, "tank"])
 def test_vg_names_lvm2_or_dev_refuse_are_refused_at_load(tmp_path, name):
     path = tmp_path / "extstorage-zfs.conf"
