@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from guestlib import run, wait_for_path
+from guestlib import real_lvm_vg, run, wait_for_path
 from providerlib import destroy_if_exists, ensure_node_config, udev_settle, write_config, zfs_state
 
 VG = "gnt"
@@ -27,12 +27,8 @@ def node_config():
 
 @pytest.fixture(scope="module")
 def real_vg(spare_disk):
-    run(["pvcreate", "-ff", "-y", spare_disk])
-    run(["vgcreate", REAL_VG, spare_disk])
-    run([LVM, "lvcreate", "-Wn", "-L8m", "-nkeep", REAL_VG])
-    yield REAL_VG
-    run([LVM, "vgremove", "-f", REAL_VG], check=False)
-    run(["pvremove", "-ff", "-y", spare_disk], check=False)
+    with real_lvm_vg(spare_disk, REAL_VG, "keep", "8m") as vg:
+        yield vg
 
 
 @pytest.fixture
