@@ -39,6 +39,7 @@ def lvs_made():
     def make(vg, name, size="8m"):
         run(["lvcreate", "-Wn", f"-L{size}", f"-n{name}", vg])
         made.append((vg, name))
+        udev_settle()  # udev's probe of the new device holds it open for a moment
         return f"{vg}/{name}"
 
     yield make
@@ -87,6 +88,7 @@ def test_lvremove_of_an_origin_asks_as_lvm2_does(real_vg, lvs_made):
     run([LVM, "lvcreate", "-s", "-L8m", "-nos", f"{REAL_VG}/o"])
     lvs_made(VG, "o.disk0")
     run(["lvcreate", "-s", "-L8m", "-no.disk0.snap", f"{VG}/o.disk0"])
+    udev_settle()
     try:
         before = zfs_state()
         real = ask([LVM, "lvremove", f"{REAL_VG}/o"])
@@ -105,6 +107,7 @@ def test_lvremove_f_refuses_an_origin_cloned_outside_before_destroying_anything(
     run(["lvcreate", "-s", "-L8m", "-nc.disk0.snap", f"{VG}/c.disk0"])
     run(["zfs", "snapshot", f"{LVM_PARENT}/c.disk0@kept"])
     run(["zfs", "clone", f"{LVM_PARENT}/c.disk0@kept", "tank/outside-clone"])
+    udev_settle()
     try:
         before = zfs_state()
         result = run(["lvremove", "-f", f"{VG}/c.disk0"], check=False)
@@ -124,7 +127,7 @@ def test_a_renamed_snapshot_lv_leaves_no_snapshot_behind(lvs_made):
     lvs_made(VG, "r.disk0")
     run(["lvcreate", "-s", "-L8m", "-nr.disk0.snap", f"{VG}/r.disk0"])
     run(["lvrename", VG, "r.disk0.snap", "r.disk0.copy"])
-    assert wait_for_path(f"/dev/{VG}/r.disk0.copy")
+    assert wait_for_path(f"/dev/{VG}/r.disk0.copy")  # and udev settled
     run(["lvremove", "-f", f"{VG}/r.disk0.copy"])
     snapshots = [name for name in zfs_state() if name.startswith(f"{LVM_PARENT}/r.disk0@")]
     assert snapshots == [], snapshots
