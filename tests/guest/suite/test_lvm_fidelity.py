@@ -126,6 +126,7 @@ def test_lvremove_f_refuses_an_origin_cloned_outside_before_destroying_anything(
 def test_a_renamed_snapshot_lv_leaves_no_snapshot_behind(lvs_made):
     lvs_made(VG, "r.disk0")
     run(["lvcreate", "-s", "-L8m", "-nr.disk0.snap", f"{VG}/r.disk0"])
+    udev_settle()
     run(["lvrename", VG, "r.disk0.snap", "r.disk0.copy"])
     assert wait_for_path(f"/dev/{VG}/r.disk0.copy")  # and udev settled
     run(["lvremove", "-f", f"{VG}/r.disk0.copy"])
@@ -133,6 +134,7 @@ def test_a_renamed_snapshot_lv_leaves_no_snapshot_behind(lvs_made):
     assert snapshots == [], snapshots
     # Ganeti's export takes <lv>.snap again: nothing is in its way.
     run(["lvcreate", "-s", "-L8m", "-nr.disk0.snap", f"{VG}/r.disk0"])
+    udev_settle()
     run(["lvremove", "-f", f"{VG}/r.disk0.snap"])
 
 
