@@ -39,9 +39,30 @@ def check_dataset(value, key):
     return value
 
 
+# What every Linux node has in /dev (devtmpfs, udev, ZFS): lvm2's vgcreate
+# refuses a VG name whose /dev/<name> exists ("already exists in
+# filesystem", lib/metadata/metadata.c, validate_new_vg_name), and our LV
+# links /dev/<vg>/<lv> would land among them.
+_DEV_NAMES = frozenset("""
+    block bsg bus char console core cpu cpu_dma_latency disk dma_heap dri fd full fuse hpet hugepages hwrng
+    input kmsg kvm log loop-control mapper mem mqueue net null port ptmx pts random rfkill rtc shm snapshot
+    snd stderr stdin stdout tty uinput urandom usb userfaultfd vfio vga_arbiter zero zfs zvol
+""".split())
+# lvm2's NAME_LEN (lib/misc/lvm-string.h) is 128 with the terminating NUL.
+_VG_NAME_MAX = 127
+
+
 def _vg_name(value, key):
-    if value and (not _VG_NAME.match(value) or value in (".", "..")):
-        raise ConfigError(f"{key}={value!r} is not a valid LVM volume group name")
+    """A VG name lvm2 accepts (lib/misc/lvm-string.c, validate_name) that no /dev name takes."""
+    if not value:
+        return value
+    if not _VG_NAME.match(value) or len(value) > _VG_NAME_MAX:
+        raise ConfigError(
+            f"{key}={value!r} is not a valid LVM volume group name "
+            f"(A-Z a-z 0-9 + _ . -, not starting with '-' or '.', at most {_VG_NAME_MAX} characters)"
+        )
+    if value in _DEV_NAMES:
+        raise ConfigError(f"{key}={value!r}: /dev/{value} already exists on every node, so lvm2 refuses it as a VG name")
     return value
 
 
@@ -358,10 +379,20 @@ def build(raw, path="<config>"):
             raise ConfigError("CHECK_SNAPSHOT_WARN_HOURS is larger than CHECK_SNAPSHOT_CRIT_HOURS")
         if values["CHECK_CAPACITY_WARN"] > values["CHECK_CAPACITY_CRIT"]:
             raise ConfigError("CHECK_CAPACITY_WARN is larger than CHECK_CAPACITY_CRIT")
+        _check_vg_is_no_pool(values)
         volume_options = _volume_options(values, explicit=set(raw))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}")
     return Config(path, values, volume_options)
+
+
+def _check_vg_is_no_pool(values):
+    """LVM_VG must not be the pool of the emulated LVs: ZFS's udev rule links
+    /dev/<pool>/<dataset> for every zvol (docs/ganeti-contract.md, 60-zvol.rules)."""
+    vg = values["LVM_VG"]
+    parent = values["LVM_PARENT"] or values["ZFS_PARENT"]
+    if vg and vg in {dataset.split("/")[0] for dataset in parent.split()}:
+        raise ConfigError(f"LVM_VG={vg!r} is the name of the ZFS pool {vg}, whose zvols ZFS links as /dev/{vg}/...")
 
 
 def _volume_options(values, explicit):

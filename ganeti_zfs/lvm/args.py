@@ -25,6 +25,12 @@ _COMMON_FLAGS = {
     "--nolocking": "nolocking",
     "--noudevsync": "noudevsync",
     "--ignoreskippedcluster": "ignoreskippedcluster",
+    "--nohints": "nohints",
+    # lvm2 prints its help or version and changes nothing: decide.py hands
+    # these to the real tool.
+    "-h": "help", "--help": "help", "-?": "help",
+    "--longhelp": "longhelp",
+    "--version": "version",
 }
 _COMMON_VALUES = {
     "--config": "config",
@@ -34,6 +40,8 @@ _COMMON_VALUES = {
     "--lockopt": "lockopt",
     "--devices": "devices",
     "--devicesfile": "devicesfile",
+    "--driverloaded": "driverloaded",
+    "--journal": "journal",
 }
 
 _REPORT_FLAGS = {
@@ -43,13 +51,28 @@ _REPORT_FLAGS = {
     "--aligned": "aligned",
     "-a": "all", "--all": "all",
     "-P": "partial", "--partial": "partial",
+    "--foreign": "foreign",
+    "--shared": "shared",
+    # Known to lvm2 (lvs(8), vgs(8), pvs(8) of lvm2 2.03), not answered for
+    # the emulated VG: report.UNANSWERED.
+    "--binary": "binary",
+    "--rows": "rows",
+    "--nameprefixes": "nameprefixes",
+    "--unquoted": "unquoted",
+    "--logonly": "logonly",
 }
 _REPORT_VALUES = {
     "-o": "options", "--options": "options",
     "--separator": "separator",
     "--units": "units",
     "--reportformat": "reportformat",
+    "-S": "select", "--select": "select",
+    "-O": "sort", "--sort": "sort",
+    "--configreport": "configreport",
 }
+# lvs and pvs only.
+_SEGMENT_FLAGS = {"--segments": "segments"}
+_LVS_FLAGS = {"-H": "history", "--history": "history"}
 
 _LV_CREATE_VALUES = {
     "-L": "size", "--size": "size",
@@ -68,9 +91,9 @@ _LV_CREATE_VALUES = {
 _LV_CREATE_FLAGS = {"-s": "snapshot", "--snapshot": "snapshot"}
 
 _SPECS = {
-    "lvs": (_REPORT_FLAGS, _REPORT_VALUES),
+    "lvs": ({**_REPORT_FLAGS, **_SEGMENT_FLAGS, **_LVS_FLAGS}, _REPORT_VALUES),
     "vgs": (_REPORT_FLAGS, _REPORT_VALUES),
-    "pvs": (_REPORT_FLAGS, _REPORT_VALUES),
+    "pvs": ({**_REPORT_FLAGS, **_SEGMENT_FLAGS}, _REPORT_VALUES),
     "lvcreate": (_LV_CREATE_FLAGS, _LV_CREATE_VALUES),
     "lvremove": ({"-f": "force", "--force": "force"}, {}),
     "lvrename": ({}, {}),

@@ -67,6 +67,28 @@ def _activation(value):
     raise UsageError(f"Invalid activation argument {value!r}")
 
 
+def yes_no_prompt(question, stdin=None, stderr=None):
+    """lvm2's yes_no_prompt (lib/display/display.c): the question on stderr, the answer from stdin.
+
+    A line with y or n (either case) answers; a line with both, or with
+    neither, asks again; the end of input is no, shown as "[n]" as lvm2 does.
+    lvm2 reads stdin whatever it is, so without a terminal or input
+    (stdin /dev/null, cron) the answer is no; a y on a pipe is a yes.
+    """
+    stdin = stdin or sys.stdin
+    stderr = stderr or sys.stderr
+    while True:
+        stderr.write(question)
+        stderr.flush()
+        line = stdin.readline()
+        if not line.endswith("\n"):
+            stderr.write("[n]\n")  # lvm2 2.03.16's words at the end of input
+            return False
+        answers = {char for char in line.lower() if char in "yn"}
+        if len(answers) == 1:
+            return answers == {"y"}
+
+
 class VGMissing(state.NotFound):
     pass
 
@@ -106,24 +128,48 @@ class Emulation:
 
     def listing(self, args, plan):
         command = args.command
-        style = report.style_of(args)
-        fields = report.resolve_fields(command, args.all("options"))
         rows, status = [], 0
         try:
-            current = self.read(lvs=report.needs_lvs(command, fields))
-        except VGMissing as error:
-            # In a listing of every VG a missing dataset only hides our rows.
-            print(f"  {error}", file=sys.stderr)
-            status = 0 if plan.kind == decide.MERGED and not args.names() else EXIT_FAILED
-        else:
-            rows, missing = self._rows(args, current, fields, style)
-            for name in missing:
-                print(f'  Failed to find logical volume "{self.vg}/{name}"', file=sys.stderr)
-                status = EXIT_FAILED
+            report.check_answerable(args)
+            style = report.style_of(args)
+            fields = report.resolve_fields(command, args.all("options"))
+            try:
+                current = self.read(lvs=report.needs_lvs(command, fields))
+            except VGMissing as error:
+                # In a listing of every VG a missing dataset only hides our rows.
+                print(f"  {error}", file=sys.stderr)
+                status = 0 if plan.kind == decide.MERGED and not args.names() else EXIT_FAILED
+            else:
+                rows, missing = self._rows(args, current, fields, style)
+                for name in missing:
+                    print(f'  Failed to find logical volume "{self.vg}/{name}"', file=sys.stderr)
+                    status = EXIT_FAILED
+        except (Error, OSError) as error:
+            if plan.kind != decide.MERGED:
+                raise
+            return self._real_alone(args, plan, error)
         if plan.kind == decide.MERGED:
             return self._merge(args, plan, fields, style, rows, status)
         sys.stdout.write(report.render(fields, rows, style))
         return status
+
+    def _real_alone(self, args, plan, error):
+        """The real tool's report in full, and one line saying why the emulated VG is missing from it.
+
+        What we cannot answer for the emulated VG (a field, an option, a zfs
+        failure) never costs the real VGs their answer. The status is the real
+        tool's, else 5, lvm2's for a report that is only partly right.
+        """
+        sys.stdout.flush()
+        path, argv = decide.exec_argv(args.command, list(plan.real_argv))
+        try:
+            returncode = subprocess.run(argv, executable=path, check=False).returncode
+        except OSError as run_error:
+            print(f"  cannot run the real {args.command} ({path}): {run_error.strerror}", file=sys.stderr)
+            returncode = EXIT_FAILED
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"  Emulated volume group {self.vg} not reported: {reason}", file=sys.stderr)
+        return returncode or EXIT_FAILED
 
     def _rows(self, args, current, fields, style):
         """Our rows for a listing, and the LVs asked for that do not exist."""
@@ -304,29 +350,68 @@ class Emulation:
             names.append(lv)
         if not names:
             raise UsageError("Please enter one or more logical volume paths")
+        # lvm2 asks unless -f or --yes (tools/lvremove.c, lib/metadata/lv_manip.c).
+        ask = not args.has("force") and not args.has("yes")
         with lock.shared():
             current = self.read()
-            plan = []
-            open_devices = state.OpenDevices()
-            for name in dict.fromkeys(names):
-                volume = current.get(name)
-                # As lvremove -f does, an origin goes with its snapshot LVs. A
-                # clone outside the VG makes zfs refuse before destroying anything.
-                snapshots = current.snapshot_lvs(name)
-                for lv in state.report_lvs(current, [s.name for s in snapshots] + [name], open_devices):
-                    if lv.open:
-                        raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
-                plan += snapshots + [volume]
+            # As in lvm2, an origin goes with its snapshot LVs.
+            groups = [(current.get(name), current.snapshot_lvs(name)) for name in dict.fromkeys(names)]
+            removed = {volume.name: volume for origin, snapshots in groups for volume in [*snapshots, origin]}
+            rows = {lv.name: lv for lv in state.report_lvs(current, sorted(removed))}
+            for lv in rows.values():
+                if lv.open:
+                    raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
+            self._check_no_outside_clones(removed.values())
             if args.has("test"):
                 return 0
-            done = set()
-            for volume in plan:
-                if volume.name in done:
+            status, done = 0, set()
+            for origin, snapshots in groups:
+                if ask and not self._confirm_removal(origin, snapshots, rows):
+                    status = EXIT_FAILED
                     continue
-                done.add(volume.name)
-                self._remove_volume(volume)
-                _say(f'Logical volume "{volume.name}" successfully removed.')
-        return 0
+                for volume in [*snapshots, origin]:
+                    if volume.name not in done:
+                        done.add(volume.name)
+                        self._remove_volume(volume)
+                        _say(f'Logical volume "{volume.name}" successfully removed.')
+        return status
+
+    def _check_no_outside_clones(self, volumes):
+        """Refuse, before anything is destroyed, when a snapshot of an LV to remove has a clone that stays.
+
+        zfs destroy -r refuses such a snapshot, but only when it reaches it:
+        by then the snapshot LVs removed before it would be gone.
+        """
+        datasets = {volume.dataset: volume for volume in volumes}
+        rows = self.zfs.list(sorted(datasets), ["name", "clones"], types=("snapshot",), depth=1)
+        for row in rows:
+            for clone in volume_module.clone_names(row["clones"]):
+                if clone not in datasets:
+                    owner = datasets[row["name"].partition("@")[0]]
+                    raise Error(
+                        f"Logical volume {self.vg}/{owner.name} not removed: its snapshot {row['name']} "
+                        f"is the origin of {clone}, which is not being removed."
+                    )
+
+    def _confirm_removal(self, origin, snapshots, rows):
+        """lvm2's question for removing an LV without -f; False (and lvm2's message) at a no.
+
+        As lvm2 2.03 asks (and words it, "snapshots(s)" included, checked in
+        the guest): an origin once for itself and its snapshots, any other LV
+        only when active.
+        """
+        active = rows[origin.name].active
+        if snapshots:
+            question = (f"Do you really want to remove{' active' if active else ''} origin logical volume "
+                        f"{self.vg}/{origin.name} with {len(snapshots)} snapshots(s)? [y/n]: ")
+        elif active:
+            question = f"Do you really want to remove active logical volume {self.vg}/{origin.name}? [y/n]: "
+        else:
+            return True
+        if yes_no_prompt(question):
+            return True
+        print(f"  Logical volume {self.vg}/{origin.name} not removed.", file=sys.stderr)
+        return False
 
     def _remove_volume(self, volume):
         """Destroy one LV with its own snapshots; for a snapshot LV also the
@@ -336,6 +421,19 @@ class Emulation:
         links.remove(self.vg, volume.name)
         if volume.origin_snapshot:
             volume_module.destroy_unused_export_snapshot(self.zfs, volume.origin_snapshot)
+
+    def _own_snapshot(self, volume):
+        """Whether the snapshot a snapshot LV was cloned from is the one lvcreate -s
+        took for it: named after the LV (so a new snapshot LV of the old name would
+        collide with it) and an export snapshot by its own kind (volume.is_export_snapshot)."""
+        snapshot = volume.origin_snapshot
+        if not snapshot.endswith("@" + volume.name):
+            return False
+        try:
+            kind = self.zfs.get_with_source(snapshot, [properties.SNAPSHOT_KIND])[snapshot][properties.SNAPSHOT_KIND]
+        except zfs_module.DoesNotExist:
+            return False
+        return volume_module.is_export_snapshot(*kind)
 
     def lvrename(self, args):
         words = args.names()
@@ -355,13 +453,24 @@ class Emulation:
         check_lv_name(new, self.vg)
         with lock.shared():
             current = self.read()
-            current.get(old)
+            volume = current.get(old)
             if new in current.volumes:
                 raise Error(f'Logical volume "{new}" already exists in volume group "{self.vg}"')
             if args.has("test"):
                 return 0
-            # The LV's snapshots move with it; clones keep following them.
-            self.zfs.rename(self.dataset(old), self.dataset(new))
+            # A snapshot LV's ZFS snapshot is named after it (see _snapshot), which is
+            # how lvremove finds it: it is renamed too, first, so that a failure
+            # leaves both names as they were.
+            snapshot = volume.origin_snapshot if self._own_snapshot(volume) else ""
+            if snapshot:
+                self.zfs.rename(snapshot, f"{snapshot.partition('@')[0]}@{new}")
+            try:
+                # The LV's snapshots move with it; clones keep following them.
+                self.zfs.rename(self.dataset(old), self.dataset(new))
+            except Exception:
+                if snapshot:
+                    self.zfs.rename(f"{snapshot.partition('@')[0]}@{new}", snapshot)
+                raise
             links.remove(self.vg, old)
             links.ensure(self.vg, new, self.dataset(new), self.cfg.attach_timeout)
         _say(f'Renamed "{old}" to "{new}" in volume group "{self.vg}"')

@@ -92,6 +92,8 @@ def decide(args, vg, pv_name):
     """The Plan for parsed Args, given the emulated VG and its PV name."""
     command = args.command
     positionals = args.positionals
+    if args.has("help") or args.has("longhelp") or args.has("version"):
+        return Plan(REAL)  # lvm2 prints them and changes nothing
     if command in ("lvcreate", "lvextend", "lvrename", "vgreduce"):
         # The first argument names the VG (or the LV); the rest are PVs or names.
         target = positionals[0][1] if positionals else ""
@@ -111,6 +113,28 @@ def decide(args, vg, pv_name):
     if not ours:
         return Plan(REAL)
     return Plan(EMULATED if len(ours) == len(positionals) else MIXED)
+
+
+def real_vg_evidence(vg, backup_dir="/etc/lvm/backup", mapper_dir="/dev/mapper"):
+    """Where this node shows a real LVM VG named `vg`, or None.
+
+    Without running lvm2 (every wrapped command would pay for its scan):
+    lvm2 keeps a metadata backup of each VG it has created or changed here
+    (backup_dir in lvm.conf(5)), and device-mapper names each active LV
+    <vg>-<lv>, with '-' in names doubled (_unescape_dm).
+    """
+    backup = os.path.join(backup_dir, vg)
+    if os.path.isfile(backup):
+        return backup
+    try:
+        names = os.listdir(mapper_dir)
+    except OSError:
+        return None
+    for name in sorted(names):
+        name_vg, name_lv = _unescape_dm(name)
+        if name_vg == vg and name_lv:
+            return os.path.join(mapper_dir, name)
+    return None
 
 
 def real_tool(command, exists=os.path.exists):

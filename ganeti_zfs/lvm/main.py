@@ -93,6 +93,12 @@ def main(command, argv=None):
     plan = decide.decide(parsed, vg, pv_name)
     if plan.kind == decide.REAL:
         return exec_real(command, argv)
+    clash = decide.real_vg_evidence(vg)
+    if clash:
+        # lvm2 would answer for that VG: ours must not hide or shadow it.
+        print(f"  {command}: LVM emulation of VG {vg} is off: a real volume group {vg} exists on this node ({clash}); "
+              "rename LVM_VG", file=sys.stderr)
+        return exec_real(command, argv)
     if plan.kind == decide.MIXED:
         print(f"  {command}: cannot handle LVs of the emulated VG {vg} and of other VGs in one command", file=sys.stderr)
         return EXIT_USAGE

@@ -241,6 +241,29 @@ class Style(collections.namedtuple("Style", "headings separator aligned units su
     __slots__ = ()
 
 
+# Options of lvs, vgs and pvs (args.py knows them all) whose reports we do
+# not make: option name -> how lvm2 spells it.
+UNANSWERED = {
+    "select": "-S/--select",
+    "sort": "-O/--sort",
+    "rows": "--rows",
+    "segments": "--segments",
+    "binary": "--binary",
+    "nameprefixes": "--nameprefixes",
+    "unquoted": "--unquoted",
+    "logonly": "--logonly",
+    "configreport": "--configreport",
+    "history": "-H/--history",
+}
+
+
+def check_answerable(args):
+    """ReportError when the command line asks for a report we do not make."""
+    for option, spelling in UNANSWERED.items():
+        if args.has(option):
+            raise ReportError(f"option {spelling} is not supported for the emulated VG")
+
+
 def style_of(args):
     """The Style a parsed lvs/vgs/pvs command line asks for."""
     if args.last("reportformat", "basic") != "basic":

@@ -6,7 +6,6 @@ read from the kernel's files, never from another process.
 """
 
 import collections
-import errno
 import os
 import stat
 
@@ -118,23 +117,30 @@ def block_device(path):
 
 
 class OpenDevices:
-    """Which block devices are in use, read once per command from /proc and /sys.
+    """Which block devices are in use, as the kernel shows it, read once per command.
 
-    LVM's 'o' comes from device-mapper's open count, which zvols lack. A
-    zvol counts as open when a process has it open (KVM, dd: /proc/*/fd),
-    a kernel driver holds it (/sys/.../holders: dm, md), it is mounted
-    (/proc/self/mountinfo) or an exclusive open is refused (DRBD claims its
-    backing devices without a holders link).
+    lvm2's 'o' is device-mapper's open count; the kernel keeps none for a
+    zvol that sysfs shows. What it does show, and what counts here: a
+    process's open files (/proc/<pid>/fd: KVM, dd), a driver holding the
+    device (/sys/dev/block/M:m/holders: device-mapper, md, and DRBD, whose
+    attach links its backing devices there: drivers/block/drbd/drbd_nl.c,
+    open_backing_dev), a mount (mountinfo), swap (/proc/swaps) and a loop
+    device backed by it (/sys/block/loopN/loop/backing_file).
+
+    Nothing here opens a device: even a moment's exclusive open makes a
+    concurrent exclusive one (drbdsetup attach, mkfs, KVM) fail with EBUSY.
     """
 
-    def __init__(self, proc="/proc", sys_block="/sys/dev/block"):
+    def __init__(self, proc="/proc", sys_block="/sys/dev/block", sys_class_block="/sys/class/block"):
         self.proc = proc
         self.sys_block = sys_block
-        self._fd_targets = None
+        self.sys_class_block = sys_class_block
+        self._paths = None
         self._mounted = None
 
     def _scan(self):
-        targets = set()
+        """The device paths the kernel names as open (fds, swap, loop backing), and the mounted numbers."""
+        paths = set()
         for pid in os.listdir(self.proc):
             if not pid.isdigit():
                 continue
@@ -149,37 +155,39 @@ class OpenDevices:
                 except OSError:
                     continue
                 if target.startswith("/dev/"):
-                    targets.add(target)
-        mounted = set()
+                    paths.add(target)
+        paths.update(line.split()[0] for line in _lines(os.path.join(self.proc, "swaps"))[1:] if line.strip())
         try:
-            with open(os.path.join(self.proc, "self", "mountinfo")) as file:
-                for line in file:
-                    mounted.add(line.split()[2])
+            devices = os.listdir(self.sys_class_block)
         except OSError:
-            pass
-        self._fd_targets, self._mounted = targets, mounted
+            devices = []
+        for device in devices:
+            if device.startswith("loop"):
+                # The kernel's own path of the file the loop device opened.
+                paths.update(line.strip() for line in _lines(os.path.join(self.sys_class_block, device, "loop", "backing_file")))
+        mounted = {line.split()[2] for line in _lines(os.path.join(self.proc, "self", "mountinfo")) if line.strip()}
+        # Every one of these paths is the kernel's (d_path), symlinks already resolved.
+        self._paths, self._mounted = paths, mounted
 
     def is_open(self, device_path, rdev):
-        if self._fd_targets is None:
+        if self._paths is None:
             self._scan()
         number = f"{os.major(rdev)}:{os.minor(rdev)}"
-        if os.path.realpath(device_path) in self._fd_targets or number in self._mounted:
+        if os.path.realpath(device_path) in self._paths or number in self._mounted:
             return True
         try:
-            if os.listdir(os.path.join(self.sys_block, number, "holders")):
-                return True
+            return bool(os.listdir(os.path.join(self.sys_block, number, "holders")))
         except OSError:
-            pass
-        return _exclusively_claimed(device_path)
+            return False
 
 
-def _exclusively_claimed(path):
+def _lines(path):
+    """The lines of a kernel file, none when it is missing or unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_EXCL | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        return error.errno == errno.EBUSY
-    os.close(fd)
-    return False
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.readlines()
+    except OSError:
+        return []
 
 
 def report_lvs(state, names=None, open_devices=None):

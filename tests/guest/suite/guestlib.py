@@ -3,6 +3,7 @@
     from guestlib import run, zfs_list_all, wait_for_path, cluster_verify
 """
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -38,6 +39,19 @@ def run(cmd, check=True, timeout=600, **kw):
         raise AssertionError(f"exit {proc.returncode}: {shlex.join(args)}\n"
                              f"--- stdout ---\n{proc.stdout}--- stderr ---\n{proc.stderr}")
     return proc
+
+
+@contextlib.contextmanager
+def real_lvm_vg(disk, vg, lv, size):
+    """A real LVM VG on `disk` with one LV `lv`, made through the wrappers; removed after."""
+    run(["pvcreate", "-ff", "-y", disk])
+    run(["vgcreate", vg, disk])
+    run(["lvcreate", "-Wn", f"-L{size}", f"-n{lv}", vg])
+    try:
+        yield vg
+    finally:
+        run(["vgremove", "-f", vg], check=False)
+        run(["pvremove", "-ff", "-y", disk], check=False)
 
 
 ZFS_PROPS = ("name", "type", "volsize", "used", "referenced", "origin")

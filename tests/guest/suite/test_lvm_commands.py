@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from guestlib import run, wait_for_path
+from guestlib import real_lvm_vg, run, wait_for_path
 from providerlib import destroy_if_exists, ensure_node_config, zfs_get, zfs_state
 
 VG = "gnt"
@@ -31,13 +31,8 @@ def node_config():
 @pytest.fixture(scope="module")
 def real_vg(spare_disk):
     """A real LVM VG with one LV on the spare disk, made through the wrappers."""
-    run(["pvcreate", "-ff", "-y", spare_disk])
-    run(["vgcreate", REAL_VG, spare_disk])
-    run(["lvcreate", "-Wn", "-L64m", "-nreallv", REAL_VG])
-    yield REAL_VG
-    run(["lvremove", "-f", f"{REAL_VG}/reallv"], check=False)
-    run(["vgremove", "-f", REAL_VG], check=False)
-    run(["pvremove", "-ff", "-y", spare_disk], check=False)
+    with real_lvm_vg(spare_disk, REAL_VG, "reallv", "64m") as vg:
+        yield vg
 
 
 @pytest.fixture

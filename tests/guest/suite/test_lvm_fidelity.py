@@ -1,0 +1,289 @@
+"""The LVM emulation next to real lvm2 (issue #16): what /sbin/lvm does for
+a real VG on the spare disk, our wrappers do for the emulated VG gnt, and a
+listing of every VG always keeps lvm2's answer for the real one.
+"""
+
+import ctypes
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from guestlib import real_lvm_vg, run, wait_for_path
+from providerlib import destroy_if_exists, ensure_node_config, udev_settle, write_config, zfs_state
+
+VG = "gnt"
+LVM_PARENT = "tank/gnt"
+REAL_VG = "fidvg"
+LVM = "/sbin/lvm"  # lvm2 itself: the diverted /sbin/lvs etc. are ours
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node_config():
+    return ensure_node_config()
+
+
+@pytest.fixture(scope="module")
+def real_vg(spare_disk):
+    with real_lvm_vg(spare_disk, REAL_VG, "keep", "8m") as vg:
+        yield vg
+
+
+@pytest.fixture
+def lvs_made():
+    """Emulated and real LVs made by a test, removed (with -f) after it."""
+    made = []
+
+    def make(vg, name, size="8m"):
+        run(["lvcreate", "-Wn", f"-L{size}", f"-n{name}", vg])
+        made.append((vg, name))
+        udev_settle()  # udev's probe of the new device holds it open for a moment
+        return f"{vg}/{name}"
+
+    yield make
+    for vg, name in reversed(made):
+        run(["lvremove", "-f", f"{vg}/{name}"], check=False)
+        if vg == VG:
+            destroy_if_exists(f"{LVM_PARENT}/{name}")
+
+
+def ask(argv, answers=None):
+    """A command with `answers` on stdin (None: /dev/null, as from cron or Ganeti)."""
+    if answers is None:
+        return run(argv, check=False)
+    return run(argv, check=False, stdin=None, input=answers)
+
+
+def same_text(real, ours, real_lv, our_lv):
+    return real.replace(f"{REAL_VG}/{real_lv}", "<lv>").replace(f'"{real_lv}"', '"<lv>"') == \
+        ours.replace(f"{VG}/{our_lv}", "<lv>").replace(f'"{our_lv}"', '"<lv>"')
+
+
+# -- lvremove -----------------------------------------------------------------------
+
+
+def test_lvremove_without_f_asks_and_without_an_answer_keeps_the_lv(real_vg, lvs_made):
+    lvs_made(REAL_VG, "q")
+    lvs_made(VG, "q.disk0")
+    real = ask([LVM, "lvremove", f"{REAL_VG}/q"])
+    ours = ask(["lvremove", f"{VG}/q.disk0"])
+    assert ours.returncode == real.returncode == 5, (real, ours)
+    assert "Do you really want to remove active logical volume" in real.stderr
+    assert same_text(real.stderr, ours.stderr, "q", "q.disk0"), (real.stderr, ours.stderr)
+    assert (ours.stdout, real.stdout) == ("", "")
+    assert f"{LVM_PARENT}/q.disk0" in zfs_state()
+    # A "y" on stdin (a pipe, no terminal) is a yes for lvm2, and for us.
+    real = ask([LVM, "lvremove", f"{REAL_VG}/q"], "y\n")
+    ours = ask(["lvremove", f"{VG}/q.disk0"], "y\n")
+    assert ours.returncode == real.returncode == 0, (real, ours)
+    assert same_text(real.stdout, ours.stdout, "q", "q.disk0"), (real.stdout, ours.stdout)
+    assert same_text(real.stderr, ours.stderr, "q", "q.disk0"), (real.stderr, ours.stderr)
+    assert f"{LVM_PARENT}/q.disk0" not in zfs_state()
+
+
+def test_lvremove_of_an_origin_asks_as_lvm2_does(real_vg, lvs_made):
+    lvs_made(REAL_VG, "o")
+    run([LVM, "lvcreate", "-s", "-L8m", "-nos", f"{REAL_VG}/o"])
+    lvs_made(VG, "o.disk0")
+    run(["lvcreate", "-s", "-L8m", "-no.disk0.snap", f"{VG}/o.disk0"])
+    udev_settle()
+    try:
+        before = zfs_state()
+        real = ask([LVM, "lvremove", f"{REAL_VG}/o"])
+        ours = ask(["lvremove", f"{VG}/o.disk0"])
+        assert ours.returncode == real.returncode == 5, (real, ours)
+        assert "origin logical volume" in real.stderr
+        assert same_text(real.stderr, ours.stderr, "o", "o.disk0"), (real.stderr, ours.stderr)
+        assert zfs_state() == before
+    finally:
+        run([LVM, "lvremove", "-f", f"{REAL_VG}/os"], check=False)
+        run(["lvremove", "-f", f"{VG}/o.disk0.snap"], check=False)
+
+
+def test_lvremove_f_refuses_an_origin_cloned_outside_before_destroying_anything(lvs_made):
+    lvs_made(VG, "c.disk0")
+    run(["lvcreate", "-s", "-L8m", "-nc.disk0.snap", f"{VG}/c.disk0"])
+    run(["zfs", "snapshot", f"{LVM_PARENT}/c.disk0@kept"])
+    run(["zfs", "clone", f"{LVM_PARENT}/c.disk0@kept", "tank/outside-clone"])
+    udev_settle()
+    try:
+        before = zfs_state()
+        result = run(["lvremove", "-f", f"{VG}/c.disk0"], check=False)
+        assert result.returncode == 5 and len(result.stderr.splitlines()) == 1, result
+        assert "tank/outside-clone" in result.stderr and "not removed" in result.stderr
+        assert zfs_state() == before  # the snapshot LV is still there too
+        assert os.path.exists(f"/dev/{VG}/c.disk0.snap")
+    finally:
+        destroy_if_exists("tank/outside-clone")
+        run(["lvremove", "-f", f"{VG}/c.disk0.snap"], check=False)
+
+
+# -- no leftovers ---------------------------------------------------------------------
+
+
+def test_a_renamed_snapshot_lv_leaves_no_snapshot_behind(lvs_made):
+    lvs_made(VG, "r.disk0")
+    run(["lvcreate", "-s", "-L8m", "-nr.disk0.snap", f"{VG}/r.disk0"])
+    udev_settle()
+    run(["lvrename", VG, "r.disk0.snap", "r.disk0.copy"])
+    assert wait_for_path(f"/dev/{VG}/r.disk0.copy")  # and udev settled
+    run(["lvremove", "-f", f"{VG}/r.disk0.copy"])
+    snapshots = [name for name in zfs_state() if name.startswith(f"{LVM_PARENT}/r.disk0@")]
+    assert snapshots == [], snapshots
+    # Ganeti's export takes <lv>.snap again: nothing is in its way.
+    run(["lvcreate", "-s", "-L8m", "-nr.disk0.snap", f"{VG}/r.disk0"])
+    udev_settle()
+    run(["lvremove", "-f", f"{VG}/r.disk0.snap"])
+
+
+# -- listings of every VG -------------------------------------------------------------
+
+# argv -> whether we answer for the emulated VG (our rows follow lvm2's
+# output) or not (lvm2's output alone, one line on stderr, status 5).
+LISTINGS = [
+    (["lvs"], True),
+    (["lvs", "--noheadings", "--separator=|", "-o", "vg_name,lv_name,lv_attr", "--units", "m"], True),
+    (["vgs"], True),
+    (["vgs", "--reportformat", "basic", "-o", "vg_name,vg_free"], True),
+    (["pvs", "-o", "pv_name,vg_name,pv_attr"], True),
+    (["lvs", "-o", "lv_name,snap_percent"], False),
+    (["lvs", "-o", "+lv_time"], False),
+    (["pvs", "-o", "pv_name,pe_start"], False),
+    (["lvs", "--units", "4m"], False),
+    (["vgs", "--reportformat", "json"], False),
+    (["lvs", "-S", "lv_name=keep"], False),
+    (["lvs", "-O", "lv_size"], False),
+    (["lvs", "--segments"], False),
+    (["pvs", "--segments"], False),
+    (["vgs", "--rows"], False),
+    (["lvs", "--binary", "-o", "lv_name,lv_active"], False),
+]
+
+
+@pytest.mark.parametrize("argv,answered", LISTINGS)
+def test_a_listing_of_every_vg_keeps_lvm2s_answer(real_vg, lvs_made, argv, answered):
+    if not os.path.exists(f"/dev/{VG}/list.disk0"):
+        lvs_made(VG, "list.disk0")
+    real = run([LVM, *argv], check=False)
+    ours = run(argv, check=False)
+    # Every argv lists the real VG, its LV "keep" or its PV (not always all of them).
+    assert real.returncode == 0 and any(word in real.stdout for word in (REAL_VG, "keep", "/dev/vdd")), real
+    assert ours.stdout.startswith(real.stdout), (real.stdout, ours.stdout)
+    extra_err = [line for line in ours.stderr.splitlines() if line not in real.stderr.splitlines()]
+    if answered:
+        assert ours.returncode == 0 and extra_err == [], ours
+        assert VG in ours.stdout[len(real.stdout):]
+    else:
+        assert ours.stdout == real.stdout
+        assert ours.returncode == 5 and len(extra_err) == 1 and f"volume group {VG} not reported" in extra_err[0], ours
+
+
+@pytest.mark.parametrize("argv", [["lvs", "--no-such-option"], ["vgs", "--version"], ["pvs", "--help"]])
+def test_what_lvm2_answers_alone_is_passed_on_whole(real_vg, argv):
+    real = run([LVM, *argv], check=False)
+    ours = run(argv, check=False)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+def test_a_zfs_timeout_costs_only_the_emulated_rows(real_vg, tmp_path):
+    text = open("/etc/ganeti/extstorage-zfs.conf").read() + "ZFS_TIMEOUT=0.001\n"
+    env = {**os.environ, "GANETI_ZFS_CONFIG": str(write_config(tmp_path / "slow.conf", text))}
+    real = run([LVM, "vgs"], check=False)
+    ours = run(["vgs"], check=False, env=env)
+    assert ours.stdout == real.stdout and REAL_VG in ours.stdout, ours
+    assert ours.returncode == 5 and len(ours.stderr.splitlines()) == 1 and "not reported" in ours.stderr, ours
+
+
+# -- "open" from the kernel's view ------------------------------------------------------
+
+IN_OPEN = 0x20
+
+
+def opens_of(device, action):
+    """How often `device` was opened while `action` ran (inotify IN_OPEN on the node)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK)
+    assert fd >= 0 and libc.inotify_add_watch(fd, device.encode(), IN_OPEN) >= 0
+    try:
+        action()
+        count = 0
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            data = b""
+        offset = 0
+        while offset < len(data):
+            _wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+            count += bool(mask & IN_OPEN)
+            offset += 16 + length
+        return count
+    finally:
+        os.close(fd)
+
+
+def attr(lv):
+    return run(["lvs", "--noheadings", "-o", "lv_attr", f"{VG}/{lv}"]).stdout.strip()
+
+
+def test_listing_never_opens_an_lv(lvs_made):
+    lvs_made(VG, "idle.disk0")
+    udev_settle()
+    device = os.path.realpath(f"/dev/{VG}/idle.disk0")
+
+    def list_twenty_times():
+        for _ in range(20):
+            run(["lvs", "--noheadings", "-o", "lv_name,lv_attr", VG])
+
+    assert opens_of(device, list_twenty_times) == 0
+    # A process holding it exclusively is undisturbed, and seen.
+    holder = subprocess.Popen([sys.executable, "-c", f"import os, sys, time; os.open({device!r}, os.O_RDONLY | os.O_EXCL); "
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        for _ in range(20):
+            assert attr("idle.disk0")[5] == "o"
+        assert holder.poll() is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert attr("idle.disk0")[5] == "-"
+
+
+def test_an_lv_held_by_device_mapper_is_open(lvs_made):
+    # (The guest has no loop devices; loop's backing_file is read as in tests/unit/test_lvm_fidelity.py.)
+    lvs_made(VG, "dm.disk0")
+    udev_settle()
+    device = os.path.realpath(f"/dev/{VG}/dm.disk0")
+    sectors = int(run(["blockdev", "--getsz", device]).stdout)
+    run(["dmsetup", "create", "fidelity-dm"], input=f"0 {sectors} linear {device} 0\n", stdin=None)
+    try:
+        assert os.listdir(f"/sys/block/{os.path.basename(device)}/holders")  # the kernel's view
+        assert attr("dm.disk0")[5] == "o"
+    finally:
+        run(["dmsetup", "remove", "fidelity-dm"])
+    assert attr("dm.disk0")[5] == "-"
+
+
+# -- LVM_VG names -------------------------------------------------------------------------
+
+
+def test_an_lvm_vg_named_like_a_real_vg_steps_aside(real_vg, tmp_path):
+    text = open("/etc/ganeti/extstorage-zfs.conf").read().replace("LVM_VG=gnt", f"LVM_VG={REAL_VG}")
+    env = {**os.environ, "GANETI_ZFS_CONFIG": str(write_config(tmp_path / "clash.conf", text))}
+    for argv in (["lvs", REAL_VG], ["vgs"], ["lvs", "-o", "lv_name", f"{REAL_VG}/keep"]):
+        real = run([LVM, *argv], check=False)
+        ours = run(argv, check=False, env=env)
+        assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout), argv
+        extra = [line for line in ours.stderr.splitlines() if line not in real.stderr.splitlines()]
+        assert len(extra) == 1 and f"real volume group {REAL_VG} exists" in extra[0], ours.stderr
+
+
+def test_an_lvm_vg_named_like_a_dev_directory_is_refused(tmp_path):
+    text = open("/etc/ganeti/extstorage-zfs.conf").read().replace("LVM_VG=gnt", "LVM_VG=mapper")
+    env = {**os.environ, "GANETI_ZFS_CONFIG": str(write_config(tmp_path / "mapper.conf", text))}
+    result = run(["lvs", "mapper"], check=False, env=env)
+    real = run([LVM, "lvs", "mapper"], check=False)
+    assert (result.returncode, result.stdout) == (real.returncode, real.stdout)
+    assert "LVM emulation of VG mapper is off" in result.stderr and "/dev/mapper" in result.stderr
