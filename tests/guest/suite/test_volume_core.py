@@ -292,13 +292,16 @@ def test_an_admin_snapshot_named_ganeti_export_is_not_ours(tmp_path):
 
 
 def test_a_renamed_snapshot_lv_takes_its_export_snapshot_with_it():
-    """lvremove destroys the snapshot a snapshot LV was cloned from by its
-    kind; before, by the name, which no longer matched after lvrename."""
+    """lvrename of a snapshot LV renames the snapshot it was cloned from with
+    it (so the old name is free for a new snapshot LV), and lvremove destroys
+    that snapshot by its kind, whatever its name: here renamed once more by
+    hand. Before, by the name, which no longer matched after lvrename."""
     run(["lvcreate", "-Wn", "-L16m", "-nren.disk0", VG])
     try:
         run(["lvcreate", "-s", "-L16m", "-nren.disk0.snap", f"{VG}/ren.disk0"])
         run(["lvrename", VG, "ren.disk0.snap", "ren.disk0.renamed"])
-        assert zfs_get(f"{LVM_PARENT}/ren.disk0.renamed", "origin") == f"{LVM_PARENT}/ren.disk0@ren.disk0.snap"
+        assert zfs_get(f"{LVM_PARENT}/ren.disk0.renamed", "origin") == f"{LVM_PARENT}/ren.disk0@ren.disk0.renamed"
+        run(["zfs", "rename", f"{LVM_PARENT}/ren.disk0@ren.disk0.renamed", f"{LVM_PARENT}/ren.disk0@by-hand"])
         run(["lvremove", "-f", f"{VG}/ren.disk0.renamed"])
         assert _names(f"{LVM_PARENT}/ren.disk0") == [f"{LVM_PARENT}/ren.disk0"]
     finally:
