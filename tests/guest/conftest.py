@@ -86,18 +86,20 @@ class GuestSuite(pytest.File):
                                         nodeid=f"{prefix}/{result['nodeid']}")
 
     def _run(self):
-        env = os.environ
-        pytest_args = shlex.split(env.get("GUEST_PYTEST_ARGS", ""))
-        shards = int(env.get("GUEST_SHARDS", vm.SHARDS))
         capman = self.config.pluginmanager.getplugin("capturemanager")
         with capman.global_and_fixture_disabled():  # show the guest's progress live
             print(flush=True)
-            common = dict(debs=_debs(), timeout=float(env.get("GUEST_TIMEOUT", vm.DEFAULT_TIMEOUT)),
-                          release=env.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
-                          echo=lambda line: print("  | " + line, flush=True))
-            if pytest_args or shards == 1:  # a narrowed run: one guest, as the arguments say
-                return vm.run_guest(pytest_args=pytest_args, **common)
-            return vm.run_sharded(shards=shards, **common)
+            return self._boot(os.environ, debs=_debs(),
+                              release=os.environ.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
+                              echo=lambda line: print("  | " + line, flush=True))
+
+    def _boot(self, env, **common):
+        pytest_args = shlex.split(env.get("GUEST_PYTEST_ARGS", ""))
+        shards = int(env.get("GUEST_SHARDS", vm.SHARDS))
+        timeout = float(env.get("GUEST_TIMEOUT", vm.DEFAULT_TIMEOUT))
+        if pytest_args or shards == 1:  # a narrowed run: one guest, as the arguments say
+            return vm.run_guest(pytest_args=pytest_args, timeout=timeout, **common)
+        return vm.run_sharded(shards=shards, timeout=timeout, **common)
 
 
 class ClusterSuite(GuestSuite):
@@ -105,17 +107,9 @@ class ClusterSuite(GuestSuite):
 
     suite = vm.CLUSTER_SUITE
 
-    def _run(self):
-        env = os.environ
-        capman = self.config.pluginmanager.getplugin("capturemanager")
-        with capman.global_and_fixture_disabled():
-            print(flush=True)
-            return vm.run_cluster(
-                debs=_debs(),
-                pytest_args=shlex.split(env.get("GUEST_CLUSTER_PYTEST_ARGS", "")),
-                timeout=float(env.get("GUEST_CLUSTER_TIMEOUT", vm.CLUSTER_TIMEOUT)),
-                release=env.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
-                echo=lambda line: print("  | " + line, flush=True))
+    def _boot(self, env, **common):
+        return vm.run_cluster(pytest_args=shlex.split(env.get("GUEST_CLUSTER_PYTEST_ARGS", "")),
+                              timeout=float(env.get("GUEST_CLUSTER_TIMEOUT", vm.CLUSTER_TIMEOUT)), **common)
 
 
 class GuestProblem(Exception):
