@@ -2,4 +2,4 @@
 
 # The one place the version is written; debian/changelog must agree
 # (tests/unit/test_version.py checks it).
-__version__ = "0.2.0"
+__version__ = "0.3.0"

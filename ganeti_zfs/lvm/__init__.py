@@ -1,7 +1,7 @@
 """LVM emulation: ZFS answers the LVM commands Ganeti runs for one VG.
 
 COMMANDS is the one list of wrapped tools; the package diverts each of them
-in /sbin (dpkg-divert) and installs a stub that calls
+in /usr/sbin and /sbin (dpkg-divert; debian/*.preinst) and installs a stub that calls
 ganeti_zfs.lvm.main.main(<command>).
 """
 

@@ -15,8 +15,10 @@ MERGED = "merged"  # listing: the real tool's rows, then ours
 MIXED = "mixed"  # a change that names both: refused
 
 LISTINGS = ("lvs", "vgs", "pvs")
-DIVERTED_DIR = "/sbin"
-LVM_BINARY = "/sbin/lvm"
+# lvm2's one program; every command (lvs, vgs, ...) is a link to it that it
+# tells apart by argv[0]. /usr/sbin/lvm is its path on bookworm (merged /usr:
+# /sbin is a link to usr/sbin) and on trixie, and lvm itself is never diverted.
+LVM_BINARY = "/usr/sbin/lvm"
 
 
 # kind: one of the above; real_argv: for MERGED, the argv (without argv[0])
@@ -137,20 +139,20 @@ def real_vg_evidence(vg, backup_dir="/etc/lvm/backup", mapper_dir="/dev/mapper")
     return None
 
 
-def real_tool(command, exists=os.path.exists):
+def real_tool(command):
     """(path, argv[0]) of the real LVM command.
 
-    dpkg-divert --rename moved lvm2's /sbin/<command> (a symlink to lvm) to
-    /sbin/<command>.distrib. lvm picks the command from argv[0]'s basename,
-    so argv[0] must be the plain command name, never "<command>.distrib".
-    /sbin/lvm with the same argv[0] is the same program, for when the
-    diverted link is missing.
+    Not the diverted link (/usr/sbin/<command>.distrib on trixie,
+    /sbin/<command>.distrib.usr-is-merged on bookworm: debian/*.preinst):
+    which one holds lvm2's link depends on the release and on the upgrade in
+    progress, while lvm with argv[0] = the plain command name is the same
+    program on every release (never "<command>.distrib": lvm dispatches on
+    argv[0]'s basename).
     """
-    diverted = os.path.join(DIVERTED_DIR, command + ".distrib")
-    return (diverted if exists(diverted) else LVM_BINARY), command
+    return LVM_BINARY, command
 
 
-def exec_argv(command, argv, exists=os.path.exists):
+def exec_argv(command, argv):
     """(path, full argv) that runs the real tool with `argv` byte for byte."""
-    path, argv0 = real_tool(command, exists)
+    path, argv0 = real_tool(command)
     return path, [argv0, *argv]

@@ -1,4 +1,4 @@
-"""Entry point of the diverted /sbin/<command> stubs: sys.exit(main("lvs")).
+"""Entry point of the diverted /usr/sbin/<command> stubs: sys.exit(main("lvs")).
 
 The rule: ZFS answers only what names the emulated VG, its LVs or its PV.
 Everything else is exec'd to the real tool with argv unchanged, so its

@@ -31,7 +31,7 @@ SHELL_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "esac", "whi
 SHELL_BUILTINS = {
     "for", "case", "local", "export", "set", "cd", "echo", "printf", "exit", "return", "trap", "read", "shift",
     "exec", "true", "false", "test", "[", "[[", ":", ".", "eval", "wait", "break", "continue", "unset",
-    "command", "type", "umask",
+    "command", "type", "umask", "declare",
 }
 
 

@@ -171,10 +171,12 @@ def test_helper_stubs_run_existing_subcommands():
 
 def test_lvm_wrappers_follow_the_command_list():
     files = gen_entrypoints.files()
-    wrappers = {path for path in files if path.startswith("sbin/")}
-    assert wrappers == {f"sbin/{command}" for command in lvm.COMMANDS}
+    # The canonical path only: nothing under the aliased /sbin (trixie's lintian).
+    assert not [path for path in files if path.startswith(("sbin/", "lib/", "bin/"))]
+    wrappers = {path for path in files if path.startswith("usr/sbin/")}
+    assert wrappers == {f"usr/sbin/{command}" for command in lvm.COMMANDS}
     for command in lvm.COMMANDS:
-        assert files[f"sbin/{command}"] == (
+        assert files[f"usr/sbin/{command}"] == (
             0o755,
             f'#!/usr/bin/python3\nimport sys\nfrom ganeti_zfs.lvm.main import main\nsys.exit(main("{command}"))\n',
         )
@@ -258,10 +260,11 @@ def test_maintainer_script_syntax(script, tmp_path):
 def test_preinst_diverts_the_commands_rules_fill_in():
     preinst = read("debian", "ganeti-extstorage-zfs.preinst")
     assert 'LVM_COMMANDS="#LVM_COMMANDS#"' in preinst
-    assert '--divert "/sbin/$command.distrib" "/sbin/$command"' in preinst
-    # The wrappers run lvm2's file from where the diversion put it.
+    assert 'divert "/sbin/$command" "/sbin/$command.distrib.usr-is-merged"' in preinst
+    assert 'divert "/usr/sbin/$command" "/usr/sbin/$command.distrib"' in preinst
+    # The wrappers run lvm2's lvm, whichever diversion holds the command's link.
     decide = importlib.import_module("ganeti_zfs.lvm.decide")
-    assert decide.real_tool("lvs", exists=lambda path: True) == ("/sbin/lvs.distrib", "lvs")
+    assert decide.real_tool("lvs") == ("/usr/sbin/lvm", "lvs")
     assert "LVM_COMMANDS=$(shell scripts/gen-entrypoints --lvm-commands)" in read("debian", "rules")
 
 

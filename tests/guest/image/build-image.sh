@@ -22,7 +22,13 @@ ROOT_SIZE=4G   # sparse; the guest's writes go to a throw-away overlay anyway
 KERNEL_PACKAGES="linux-image-amd64 linux-headers-amd64 initramfs-tools udev kmod"
 ZFS_PACKAGES="zfs-dkms zfsutils-linux"
 PACKAGES="ganeti lvm2 drbd-utils openssh-server python3 python3-pytest python3-hypothesis
-          iproute2 procps psmisc util-linux man-db groff-base"
+          iproute2 procps psmisc util-linux man-db groff-base lintian"
+# The release a bookworm node upgrades to: its lvm2 (which moves every command from /sbin to
+# /usr/sbin) and what that lvm2 needs is kept in a local repository in the bookworm image, so
+# the offline guest can upgrade lvm2 under the package (tests/guest/suite/test_release_upgrade.py).
+declare -A UPGRADE_TO=([bookworm]=trixie)
+UPGRADE_PACKAGES="lvm2"
+UPGRADE_REPO=/var/lib/guest-upgrade
 
 start=$SECONDS
 mkdir -p "$out"
@@ -113,6 +119,28 @@ modules=$(find "$root/lib/modules/$kver" -name 'zfs.ko*')
 
 progress "installing ganeti, lvm2, python3-pytest, ..."
 apt_install $PACKAGES
+
+if [ -n "${UPGRADE_TO[$release]:-}" ]; then
+    next=${UPGRADE_TO[$release]}
+    progress "downloading $next's $UPGRADE_PACKAGES and what it needs into $UPGRADE_REPO/$next"
+    sed "s/^Suites: $release\( .*\)\?$/Suites: $next $next-updates/; s/^Suites: $release-security/Suites: $next-security/" \
+        "$root/etc/apt/sources.list.d/debian.sources" >"$root/etc/apt/sources.list.d/upgrade.sources"
+    in_chroot apt-get update
+    in_chroot apt-get clean
+    in_chroot apt-get install -y --no-install-recommends --download-only -t "$next" $UPGRADE_PACKAGES
+    rm "$root/etc/apt/sources.list.d/upgrade.sources"
+    in_chroot apt-get update
+    repo=$root$UPGRADE_REPO/$next
+    mkdir -p "$repo"
+    mv "$root"/var/cache/apt/archives/*.deb "$repo/"
+    # A flat repository (deb [trusted=yes] file:DIR ./) needs only a Packages index.
+    for deb in "$repo"/*.deb; do
+        dpkg-deb -f "$deb"
+        printf 'Filename: ./%s\nSize: %s\nSHA256: %s\n\n' "${deb##*/}" "$(stat -c %s "$deb")" \
+            "$(sha256sum "$deb" | cut -d' ' -f1)"
+    done >"$repo/Packages"
+    progress "$(ls "$repo" | grep -c "\.deb$") packages: $(cd "$repo" && ls *.deb | sed "s/_.*//" | tr "\n" " ")"
+fi
 
 progress "configuring the guest"
 in_chroot update-initramfs -u -k "$kver"
