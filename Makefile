@@ -25,7 +25,7 @@ test-host: host-packages
 # Boots the guest once and runs tests/guest/suite in it with the freshly built .deb,
 # then the two-node cluster (tests/guest/cluster).
 # GUEST_PYTEST_ARGS="-k zvol" narrows the guest run; GUEST_DEBS overrides the .deb(s).
-test-guest: host-packages deb deb-previous
+test-guest: host-packages deb deb-previous deb-old-layout
 	$(PYTHON) -m pytest -v tests/guest
 
 # The two-node suite alone (tests/guest/cluster; test-guest runs it too).
@@ -45,7 +45,7 @@ DEB_BUILD_OPTIONS ?= nocheck
 DPKG_BUILDPACKAGE = $(BUILD_ENV) DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" \
 	dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
 
-.PHONY: deb deb-previous man lint
+.PHONY: deb deb-previous deb-old-layout man lint
 
 # dpkg-buildpackage writes to the parent directory; the results move to build/.
 deb: host-packages
@@ -71,6 +71,22 @@ deb-previous: host-packages
 	mv build/$(PACKAGE)_$(PREVIOUS_VERSION)_* build/previous/
 	rm -rf build/previous-src
 	@ls build/previous/$(PACKAGE)_$(PREVIOUS_VERSION)_all.deb
+
+# The last release with 0.2's layout (wrappers in /sbin, /sbin/<command> ->
+# /sbin/<command>.distrib), built from its commit into build/old-layout/: the
+# starting point of the upgrade tests that retarget its diversions
+# (tests/guest/suite/test_packaging.py, test_release_upgrade.py).
+OLD_LAYOUT_COMMIT = 565e3a605615da6a041d58dfcf41b16e3f196fbb
+deb-old-layout: host-packages
+	@git cat-file -e $(OLD_LAYOUT_COMMIT)^{commit} 2>/dev/null || \
+		{ echo "deb-old-layout: commit $(OLD_LAYOUT_COMMIT) (version 0.2.0) is not in this clone: clone with its history" >&2; exit 1; }
+	rm -rf build/old-layout build/old-layout-src
+	mkdir -p build/old-layout build/old-layout-src
+	git archive $(OLD_LAYOUT_COMMIT) | tar -C build/old-layout-src -xf -
+	cd build/old-layout-src && $(DPKG_BUILDPACKAGE)
+	mv build/$(PACKAGE)_0.2.0_* build/old-layout/
+	rm -rf build/old-layout-src
+	@ls build/old-layout/$(PACKAGE)_0.2.0_all.deb
 
 # The man pages, for reading: man -l build/man/ganeti-zfs.8
 man: host-packages

@@ -22,7 +22,10 @@ Environment:
     GUEST_TIMEOUT      seconds for the whole guest run (default 3900)
     GUEST_CLUSTER_PYTEST_ARGS, GUEST_CLUSTER_TIMEOUT (default 2400): the same for
                        the cluster run
-    GUEST_RELEASE      Debian release of the guest(s) (default bookworm)
+    GUEST_RELEASES     the Debian releases to run, space-separated (default: all of
+                       vm.RELEASES, "bookworm trixie"); test_in_guest.py and
+                       test_in_cluster.py run bookworm, the *_trixie.py anchors
+                       trixie, whose tests' ids end in "@trixie"
 """
 
 import importlib.util
@@ -49,11 +52,22 @@ vm = _load_vm()
 
 
 def pytest_pycollect_makemodule(module_path, parent):
-    if module_path == HERE / "test_in_guest.py":
-        return GuestSuite.from_parent(parent, path=module_path)
-    if module_path == HERE / "test_in_cluster.py":
-        return ClusterSuite.from_parent(parent, path=module_path)
+    for release in vm.RELEASES:
+        suffix = "" if release == vm.DEFAULT_RELEASE else f"_{release}"
+        for kind in (GuestSuite, ClusterSuite):
+            if module_path == HERE / f"{kind.anchor}{suffix}.py":
+                suite = kind.from_parent(parent, path=module_path)
+                suite.release = release
+                return suite
     return None
+
+
+def _releases():
+    chosen = os.environ.get("GUEST_RELEASES", " ".join(vm.RELEASES)).split()
+    unknown = sorted(set(chosen) - set(vm.RELEASES))
+    if unknown:
+        raise pytest.UsageError(f"GUEST_RELEASES: unknown release(s) {' '.join(unknown)}; known: {' '.join(vm.RELEASES)}")
+    return chosen
 
 
 def _debs():
@@ -69,10 +83,16 @@ class GuestSuite(pytest.File):
     """Runs the guest at collection and yields one item per guest test."""
 
     suite = vm.SUITE
+    anchor = "test_in_guest"
+    release = vm.DEFAULT_RELEASE
 
     def collect(self):
         if self.config.option.collectonly:
             yield GuestRunItem.from_parent(self, name="guest", run=None, error="not run: --collect-only")
+            return
+        if self.release not in _releases():
+            yield GuestRunItem.from_parent(self, name="guest", run=None,
+                                           error=f"not run: GUEST_RELEASES does not name {self.release}")
             return
         try:
             run = self._run()
@@ -81,16 +101,16 @@ class GuestSuite(pytest.File):
             return
         yield GuestRunItem.from_parent(self, name="guest", run=run, error=None)
         prefix = os.path.relpath(self.suite, self.config.rootpath)
+        suffix = "" if self.release == vm.DEFAULT_RELEASE else f"@{self.release}"
         for result in (run.results or {}).get("tests", []):
-            yield GuestTest.from_parent(self, name=result["nodeid"], result=result,
-                                        nodeid=f"{prefix}/{result['nodeid']}")
+            yield GuestTest.from_parent(self, name=result["nodeid"] + suffix, result=result,
+                                        nodeid=f"{prefix}/{result['nodeid']}{suffix}")
 
     def _run(self):
         capman = self.config.pluginmanager.getplugin("capturemanager")
         with capman.global_and_fixture_disabled():  # show the guest's progress live
             print(flush=True)
-            return self._boot(os.environ, debs=_debs(),
-                              release=os.environ.get("GUEST_RELEASE", vm.DEFAULT_RELEASE),
+            return self._boot(os.environ, debs=_debs(), release=self.release,
                               echo=lambda line: print("  | " + line, flush=True))
 
     def _boot(self, env, **common):
@@ -106,6 +126,7 @@ class ClusterSuite(GuestSuite):
     """The same for the two-node cluster run: tests/guest/cluster on its first node."""
 
     suite = vm.CLUSTER_SUITE
+    anchor = "test_in_cluster"
 
     def _boot(self, env, **common):
         return vm.run_cluster(pytest_args=shlex.split(env.get("GUEST_CLUSTER_PYTEST_ARGS", "")),

@@ -40,13 +40,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECIPE = HERE / "image"
 SUITE = HERE / "suite"
-LAST_RUN = HERE / ".last-run"
 CLUSTER_SUITE = HERE / "cluster"  # the two-node suite (run_cluster)
 SUITE_LIBRARIES = ("guestlib.py", "providerlib.py")
-LAST_RUN_CLUSTER = HERE / ".last-run-cluster"
 CACHE = Path(os.environ.get("GUEST_CACHE", "/var/cache/ganeti-extstorage-zfs"))
 LOCK = Path("/tmp/ganeti-extstorage-zfs-guest.lock")
 DEFAULT_RELEASE = "bookworm"
+RELEASES = ("bookworm", "trixie")  # each has a guest image and runs the whole suite
 DEFAULT_TIMEOUT = 65 * 60  # seconds, the whole run: boot, set-up, tests, power-off
 CLUSTER_TIMEOUT = 40 * 60  # seconds, a whole cluster run
 # The nodes of a cluster run: name and address on their shared segment (a
@@ -68,6 +67,13 @@ KEEP_IMAGES = 2  # cached images per release (another branch may use the previou
 
 # Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
 DISKS = [("tank", 64), ("tank2", 2), ("spare", 2)]
+
+
+def last_run(release, kind=""):
+    """Where a run's console and out/ are kept: tests/guest/.last-run[-cluster] for
+    the default release, .last-run[-cluster]-<release> for another."""
+    suffix = "" if release == DEFAULT_RELEASE else f"-{release}"
+    return HERE / f".last-run{kind}{suffix}"
 
 
 def log(msg):
@@ -246,11 +252,13 @@ def _prepare_share(share, debs, pytest_args, mode, script=None, script_env=(), s
     (share / "debs").mkdir()
     for deb in debs:
         shutil.copy(deb, share / "debs")
-    # The package's older build (make deb-previous), for the upgrade test in
-    # suite/test_packaging.py; guest-run.sh does not install it.
-    (share / "previous").mkdir()
-    for deb in (HERE.parent.parent / "build" / "previous").glob("*.deb"):
-        shutil.copy(deb, share / "previous")
+    # The package's older builds, for the upgrade tests (suite/test_packaging.py,
+    # test_release_upgrade.py); guest-run.sh installs neither: make deb-previous
+    # (this tree as an older version) and make deb-old-layout (0.2.0, /sbin layout).
+    for older in ("previous", "old-layout"):
+        (share / older).mkdir()
+        for deb in (HERE.parent.parent / "build" / older).glob("*.deb"):
+            shutil.copy(deb, share / older)
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis")
     shutil.copytree(suite, share / "suite", ignore=ignore)
     if suite != SUITE:
@@ -363,10 +371,11 @@ def run_guest(debs=(), pytest_args=(), timeout=DEFAULT_TIMEOUT, release=DEFAULT_
                 status = "crashed"
             if interactive:
                 return None
-            _keep(work, share, LAST_RUN)
-    run = GuestRun(LAST_RUN / "out", LAST_RUN / "console.log", status, exit_status, elapsed)
+            _keep(work, share, last_run(release))
+    kept = last_run(release)
+    run = GuestRun(kept / "out", kept / "console.log", status, exit_status, elapsed)
     log(f"guest {status} after {elapsed:.0f} s (exit status {exit_status}); "
-        f"console and results in {LAST_RUN}")
+        f"console and results in {kept}")
     return run
 
 
@@ -463,10 +472,11 @@ def run_cluster(debs=(), pytest_args=(), timeout=CLUSTER_TIMEOUT, release=DEFAUL
             log(f"booting the cluster ({', '.join(n.label for n in nodes)}; {release}, "
                 f"{', '.join(d.name for d in debs) or 'no .deb'}, timeout {timeout:.0f} s)")
             status, elapsed = _watch(nodes, image, timeout, echo, runner=nodes[0], socket_path=socket_path)
-            shutil.rmtree(LAST_RUN_CLUSTER, ignore_errors=True)
-            runs = [node.result(status, elapsed, LAST_RUN_CLUSTER / node.label) for node in nodes]
+            kept = last_run(release, "-cluster")
+            shutil.rmtree(kept, ignore_errors=True)
+            runs = [node.result(status, elapsed, kept / node.label) for node in nodes]
     log(f"cluster {status} after {elapsed:.0f} s (exit status {runs[0].exit_status}); "
-        f"consoles and results in {LAST_RUN_CLUSTER}")
+        f"consoles and results in {kept}")
     return runs[0]
 
 
@@ -570,9 +580,10 @@ def run_sharded(debs=(), shards=2, timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELE
             log(f"booting {len(guests)} guests ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
                 f"timeout {timeout:.0f} s)")
             status, elapsed = _watch(guests, image, timeout, echo)
-            shutil.rmtree(LAST_RUN, ignore_errors=True)
-            run = ShardedRun([g.result(status, elapsed, LAST_RUN / g.label) for g in guests])
-    log(f"guests {run.status} after {elapsed:.0f} s; consoles and results in {LAST_RUN}/shard*/")
+            kept = last_run(release)
+            shutil.rmtree(kept, ignore_errors=True)
+            run = ShardedRun([g.result(status, elapsed, kept / g.label) for g in guests])
+    log(f"guests {run.status} after {elapsed:.0f} s; consoles and results in {kept}/shard*/")
     return run
 
 

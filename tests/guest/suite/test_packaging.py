@@ -1,6 +1,6 @@
 """The Debian package's life cycle on a real node, as piuparts would walk it:
-installed (by guest-run.sh) → reinstall → upgrade from an older build →
-remove → purge → install again; after every step dpkg --verify is clean,
+installed (by guest-run.sh) → reinstall → upgrade from an older build and
+from 0.2's layout → remove → purge → install again, on the guest's release; after every step dpkg --verify is clean,
 the diversions of lvm2's commands are exactly ours or gone, and lvm2's
 tools work on a real volume group. Also the daily job's cron script.
 
@@ -8,8 +8,9 @@ The steps depend on each other and run in file order. Whatever happens, the
 module ends with the current package installed and the node's configuration
 and Ganeti's logs as they were, for the tests that come after it.
 
-Needs /share/debs/ganeti-extstorage-zfs_*.deb (the package under test) and
-/share/previous/*.deb (`make deb-previous`, copied by tests/guest/vm.py).
+Needs /share/debs/ganeti-extstorage-zfs_*.deb (the package under test),
+/share/previous/*.deb (`make deb-previous`) and /share/old-layout/*.deb
+(`make deb-old-layout`), copied by tests/guest/vm.py.
 """
 
 import os
@@ -20,71 +21,24 @@ from pathlib import Path
 import pytest
 
 from guestlib import run
+from packaginglib import (CONFFILE, PACKAGE, apt_get, assert_diverted, assert_lvm2_restored,
+                          assert_real_lvm_works, deb_version, diversions, layout_of, lvm2_dir,
+                          make_real_vg, only_deb, others, remove_real_vg, status)
 
 import ganeti_zfs.actions
 import ganeti_zfs.hooks
-import ganeti_zfs.lvm
 import ganeti_zfs.options
 import ganeti_zfs.properties
 
-PACKAGE = "ganeti-extstorage-zfs"
-CONFFILE = Path("/etc/ganeti/extstorage-zfs.conf")
 PROVIDER_DIR = Path("/usr/share/ganeti/extstorage/zfs")
 LOG_DIR = Path("/var/log/ganeti/extstorage")
 CRON_JOB = Path("/etc/cron.daily/ganeti-extstorage-zfs")
 TIMER_LINK = Path("/etc/systemd/system/timers.target.wants/ganeti-extstorage-zfs.timer")
 SYSTEMD_MARK = Path("/run/systemd/system")
-# Imported while the package is installed: the tests below remove it.
-COMMANDS = tuple(ganeti_zfs.lvm.COMMANDS)
 EXPECTED_PROVIDER_FILES = sorted([*ganeti_zfs.actions.ACTION_NAMES, "parameters.list", "bin"])
 EXPECTED_HELPERS = ["daily-block-snapshot", "list", "size", "snapshots"]
 HOOK_PROGRAM = Path("/") / ganeti_zfs.hooks.PROGRAM
 HOOK_LINKS = [Path("/") / link for link in ganeti_zfs.hooks.hook_links()]
-VG = "pkgtestvg"
-LV = "reallv"
-
-
-def only_deb(directory):
-    debs = sorted(Path(directory).glob(f"{PACKAGE}_*.deb"))
-    assert len(debs) == 1, f"expected one {PACKAGE} .deb in {directory}, found {[d.name for d in debs]}"
-    return debs[0]
-
-
-def deb_version(deb):
-    return run(["dpkg-deb", "-f", deb, "Version"]).stdout.strip()
-
-
-def apt_get(*args):
-    return run(["apt-get", "-y", "-q", *args], timeout=900)
-
-
-def status():
-    """(dpkg status, version) of the package; ("not-installed", "") after a purge."""
-    result = run(["dpkg-query", "-W", "-f", "${Status}|${Version}", PACKAGE], check=False)
-    if result.returncode != 0:
-        return "not-installed", ""
-    state, _bar, version = result.stdout.partition("|")
-    return state, version
-
-
-def diversions():
-    """{path: (divert_to, package)} of every diversion dpkg knows."""
-    found = {}
-    for line in run(["dpkg-divert", "--list"]).stdout.splitlines():
-        # "diversion of /sbin/lvs to /sbin/lvs.distrib by ganeti-extstorage-zfs",
-        # or "local diversion of X to Y"
-        words = line.split()
-        package = words[-1] if words[-2] == "by" else "LOCAL"
-        found[words[words.index("of") + 1]] = (words[words.index("to") + 1], package)
-    return found
-
-
-def ours(found):
-    return {path: target for path, (target, package) in found.items() if package == PACKAGE}
-
-
-def others(found):
-    return {path: value for path, value in found.items() if value[1] != PACKAGE}
 
 
 def dpkg_verify(package):
@@ -99,27 +53,11 @@ def assert_dpkg_verify_clean(baseline):
     assert dpkg_verify("lvm2") == baseline.lvm2_verify
 
 
-def assert_real_lvm_works():
-    """lvm2's tools, through our wrappers or not, still see the real VG."""
-    lvs = run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split()
-    assert lvs == [LV]
-    vgs = run(["vgs", "--noheadings", "-o", "vg_name"]).stdout.split()
-    assert VG in vgs
-    run(["pvs"])
-
-
 def assert_installed(version, baseline):
     assert status() == ("install ok installed", version)
     assert_dpkg_verify_clean(baseline)
-    found = diversions()
-    assert ours(found) == {f"/sbin/{command}": f"/sbin/{command}.distrib" for command in COMMANDS}
-    assert others(found) == baseline.other_diversions
-    for command in COMMANDS:
-        wrapper = Path("/sbin", command)
-        assert wrapper.read_text().endswith(f'from ganeti_zfs.lvm.main import main\nsys.exit(main("{command}"))\n')
-        assert os.readlink(f"/sbin/{command}.distrib") == "lvm", "lvm2's link moved aside intact"
-        owners = run(["dpkg-query", "-S", str(wrapper)]).stdout
-        assert f"diversion by {PACKAGE} to: /sbin/{command}.distrib" in owners
+    assert_diverted(layout_of(version))
+    assert others(diversions()) == baseline.other_diversions
     assert sorted(os.listdir(PROVIDER_DIR)) == EXPECTED_PROVIDER_FILES
     for link in HOOK_LINKS:
         assert link.is_symlink() and link.resolve() == HOOK_PROGRAM and os.access(link, os.X_OK), link
@@ -142,14 +80,9 @@ def assert_hooks_gone():
         assert not link.is_symlink() and not link.exists(), link
 
 
-def assert_lvm2_restored(baseline):
-    found = diversions()
-    assert ours(found) == {}
-    assert others(found) == baseline.other_diversions
-    for command in COMMANDS:
-        assert os.readlink(f"/sbin/{command}") == "lvm", f"/sbin/{command} is lvm2's link again"
-        assert not os.path.lexists(f"/sbin/{command}.distrib")
-        assert run(["dpkg-query", "-S", f"/sbin/{command}"]).stdout == f"lvm2: /sbin/{command}\n"
+def assert_removed(baseline):
+    assert_lvm2_restored()
+    assert others(diversions()) == baseline.other_diversions
     assert not PROVIDER_DIR.exists()
     assert not Path("/usr/bin/ganeti-zfs").exists()
     assert_dpkg_verify_clean(baseline)
@@ -159,10 +92,9 @@ def assert_lvm2_restored(baseline):
 class Baseline:
     """What the node had before this module; restored at the end."""
 
-    def __init__(self, current, previous_dir):
+    def __init__(self, current):
         self.current = current
         self.current_version = deb_version(current)
-        self.previous_dir = previous_dir
         self.node_config = CONFFILE.read_text() if CONFFILE.exists() else None
         self.pristine_config = run(
             f"sh -c 'dpkg-deb --fsys-tarfile {current} | tar -xO ./etc/ganeti/extstorage-zfs.conf'"
@@ -172,29 +104,10 @@ class Baseline:
         self.log_backup = Path("/root/pkgtest-ganeti-logs")
 
 
-def make_real_vg():
-    """A real LVM volume group on a loop device, with one (inactive) LV."""
-    image = Path("/root/pkgtest-pv.img")
-    run(["truncate", "-s", "64M", image])
-    run(["modprobe", "loop"])  # guest-init loads only what the platform needs
-    loop = run(["losetup", "--find", "--show", image]).stdout.strip()
-    run(["/sbin/lvm", "pvcreate", "-y", "-ff", loop])
-    run(["/sbin/lvm", "vgcreate", VG, loop])
-    run(["/sbin/lvm", "lvcreate", "-an", "-Zn", "-L", "8m", "-n", LV, VG])
-    return image, loop
-
-
-def remove_real_vg(image, loop):
-    run(["/sbin/lvm", "vgremove", "-f", VG], check=False)
-    run(["/sbin/lvm", "pvremove", "-y", loop], check=False)
-    run(["losetup", "-d", loop], check=False)
-    image.unlink(missing_ok=True)
-
-
 @pytest.fixture(scope="module")
 def baseline():
     current = only_deb("/share/debs")
-    base = Baseline(current, Path("/share/previous"))
+    base = Baseline(current)
     assert status() == ("install ok installed", base.current_version), "guest-run.sh installs the package first"
     vg = None
     try:
@@ -225,11 +138,19 @@ def test_installed(baseline):
     assert [line.split(None, 1)[0] for line in params] == list(ganeti_zfs.options.EXT_PARAMS)
     assert all(len(line.split(None, 1)) == 2 for line in params)
     assert run(["ganeti-zfs", "--version"]).stdout.strip() == f"ganeti-zfs {baseline.current_version}"
-    assert Path("/lib/udev/rules.d/60-ganeti-extstorage-zfs.rules").is_file()
-    if Path("/sbin").is_symlink():
-        # usrmerge: /sbin is usr/sbin, so the rename moved the canonical file.
-        assert os.path.samefile("/sbin/lvs", "/usr/sbin/lvs")
-        assert os.readlink("/usr/sbin/lvs.distrib") == "lvm"
+    assert Path("/usr/lib/udev/rules.d/60-ganeti-extstorage-zfs.rules").is_file()
+    # Every bookworm and trixie node is merged-/usr: the two diversions of a
+    # command are about one file.
+    assert os.path.samefile("/sbin/lvs", "/usr/sbin/lvs")
+
+
+def test_lintian_of_this_release_is_clean(baseline):
+    # This release's own lintian on the .deb as it installs here (make lint runs
+    # the build host's): errors and warnings fail, as in Debian's archive.
+    result = run(["lintian", "--fail-on", "error,warning", "--pedantic", "--info", str(baseline.current)],
+                 check=False, timeout=900)
+    print(run(["lintian", "--version"]).stdout, result.stdout, result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_reinstall_drops_diversions_of_commands_no_longer_wrapped(baseline):
@@ -251,7 +172,8 @@ def test_reinstall_drops_diversions_of_commands_no_longer_wrapped(baseline):
 
 
 def test_upgrade_from_previous_version(baseline):
-    previous = only_deb(baseline.previous_dir)
+    # This tree as an older version (make deb-previous): the same layout.
+    previous = only_deb("/share/previous")
     previous_version = deb_version(previous)
     assert run(["dpkg", "--compare-versions", previous_version, "lt", baseline.current_version], check=False).returncode == 0
     apt_get("install", "--allow-downgrades", str(previous))
@@ -260,11 +182,29 @@ def test_upgrade_from_previous_version(baseline):
     assert_installed(baseline.current_version, baseline)
 
 
+def test_upgrade_from_the_old_layout(baseline):
+    # 0.2.0 (make deb-old-layout): /sbin/<command> -> /sbin/<command>.distrib.
+    old = only_deb("/share/old-layout")
+    assert layout_of(deb_version(old)) == "old"
+    if lvm2_dir() == "/sbin":
+        apt_get("install", "--allow-downgrades", str(old))
+        assert_installed(deb_version(old), baseline)
+        apt_get("install", str(baseline.current))
+    else:
+        # 0.2 never installed beside an lvm2 in /usr/sbin: its preinst refuses,
+        # and the version in place stays as it was. (It reaches trixie only on
+        # the node's own upgrade: test_release_upgrade_*.py, in the bookworm guest.)
+        result = apt_get("install", "--allow-downgrades", str(old), check=False)
+        assert result.returncode != 0
+        assert "lvm2 installs /usr/sbin/lvchange; this version can only divert /sbin/lvchange" in result.stdout + result.stderr
+    assert_installed(baseline.current_version, baseline)
+
+
 def test_remove_keeps_the_conffile_and_restores_lvm2(baseline):
     LOG_DIR.joinpath("create-zfs-pkgtest.ext.disk0-1.log").write_text("kept until purge\n")
     apt_get("remove", PACKAGE)
     assert status() == ("deinstall ok config-files", baseline.current_version)
-    assert_lvm2_restored(baseline)
+    assert_removed(baseline)
     assert_hooks_gone()
     assert CONFFILE.read_text() == baseline.pristine_config
     assert LOG_DIR.joinpath("create-zfs-pkgtest.ext.disk0-1.log").exists()
@@ -285,7 +225,7 @@ def test_purge_removes_the_conffile_and_only_our_logs(baseline):
     assert not ours_log.exists()
     assert not [path.name for path in LOG_DIR.iterdir() if path.name.split("-")[1:2] == ["zfs"]]
     assert others_log.exists(), "Ganeti's log directory is shared with other providers"
-    assert_lvm2_restored(baseline)
+    assert_removed(baseline)
     assert_hooks_gone()
 
 
