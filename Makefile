@@ -11,7 +11,7 @@ PYTHON ?= /usr/bin/python3
 host-packages:
 	@scripts/ensure-host-packages
 
-.PHONY: guest test-host test-guest test-cluster test
+.PHONY: guest test-host test-host-trixie test-guest test-cluster test
 
 # --- tests (host unit tests, and the real-ZFS test guest: tests/guest/README.md) ---
 
@@ -21,6 +21,11 @@ guest: host-packages
 
 test-host: host-packages
 	$(PYTHON) -m pytest tests/unit
+
+# The same unit tests under Debian trixie's python3, pytest and hypothesis, in a
+# chroot cached in /var/cache/ganeti-extstorage-zfs (scripts/unit-tests-in-chroot; root).
+test-host-trixie: host-packages
+	scripts/unit-tests-in-chroot trixie
 
 # Boots the guest once and runs tests/guest/suite in it with the freshly built .deb,
 # then the two-node cluster (tests/guest/cluster).
@@ -32,7 +37,7 @@ test-guest: host-packages deb deb-previous deb-old-layout
 test-cluster: host-packages deb
 	$(PYTHON) -m pytest -v tests/guest/test_in_cluster.py
 
-test: test-host lint test-guest
+test: test-host test-host-trixie lint test-guest
 
 # --- Debian package (debian/; the built files go to build/) ---
 

@@ -21,7 +21,8 @@ ENSURE = os.path.join(ROOT, "scripts", "ensure-host-packages")
 
 # The files whose commands run on the host (the guest-side scripts run in the
 # guest, whose packages are tests/guest/image/build-image.sh's PACKAGES).
-SHELL_FILES = ["tests/guest/image/build-image.sh", "scripts/ensure-host-packages", ".ci/run"]
+SHELL_FILES = ["tests/guest/image/build-image.sh", "scripts/ensure-host-packages", "scripts/debian-archive-uri",
+               "scripts/unit-tests-in-chroot", ".ci/run"]
 PYTHON_FILES = ["tests/guest/vm.py", "tests/guest/conftest.py", "scripts/gen-man", "scripts/gen-entrypoints",
                 "bench/report.py", *sorted(f"tests/unit/{name}" for name in os.listdir(os.path.join(ROOT, "tests/unit"))
                                              if name.endswith(".py"))]

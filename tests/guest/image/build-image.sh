@@ -48,23 +48,7 @@ trap cleanup EXIT
 # The archive URIs are taken from this machine's own apt sources (deb822): the first
 # stanza with a non-security suite gives the archive, the one with a *-security suite
 # the security archive. GUEST_MIRROR / GUEST_SECURITY_MIRROR override them.
-apt_uri() {
-    awk -v want="$1" '
-        function flush(  n, s, i, u) {
-            if (uris != "" && !found) {
-                n = split(suites, s, /[[:space:]]+/)
-                for (i = 1; i <= n; i++)
-                    if (s[i] != "" && ((s[i] ~ /-security$/) == (want == "security"))) {
-                        split(uris, u, /[[:space:]]+/); print u[1]; found = 1; break
-                    }
-            }
-            uris = ""; suites = ""
-        }
-        /^[[:space:]]*$/ { flush(); next }
-        /^URIs:/   { sub(/^URIs:[[:space:]]*/, "");   uris = $0 }
-        /^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
-        END { flush() }' "${GUEST_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}"
-}
+apt_uri() { "$here/../../../scripts/debian-archive-uri" "$1" "${GUEST_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}"; }
 mirror=${GUEST_MIRROR:-$(apt_uri main)}
 security=${GUEST_SECURITY_MIRROR:-$(apt_uri security)}
 [ -n "$mirror" ] && [ -n "$security" ] || { progress "no Debian archive URIs found in the apt sources"; exit 1; }
