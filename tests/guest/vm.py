@@ -63,6 +63,12 @@ SHARD_MINUTES = {  # measured 2026-12-02 (test_lvm_fidelity.py: estimated, new t
     "test_lvm_ganeti.py": 3, "test_lvm_fidelity.py": 3, "test_packaging.py": 2, "test_lvm_commands.py": 1.7,
     "test_provider.py": 1.4, "test_volume_core.py": 1.2, "test_node_local.py": 1.1, "test_bad_input.py": 0.9,
 }
+# Modules that change the node for good (lvm2 upgraded to the next release's):
+# each runs alone in a guest of its own, on the releases named.
+OWN_BOOT = {
+    "test_release_upgrade_ours_first.py": ("bookworm",),
+    "test_release_upgrade_lvm2_first.py": ("bookworm",),
+}
 KEEP_IMAGES = 2  # cached images per release (another branch may use the previous recipe)
 
 # Extra disks (name, virtual size in GiB), sparse; they appear as vdb, vdc, vdd.
@@ -563,27 +569,39 @@ def run_sharded(debs=(), shards=2, timeout=DEFAULT_TIMEOUT, release=DEFAULT_RELE
     """Run the whole suite on `shards` guests at once, one vCPU each (a TCG guest
     runs the suite on about one host core whatever its vCPUs: two single-vCPU
     guests use both). Each guest gets its share of the modules (plan_shards) and
-    its own pools; their files are in tests/guest/.last-run/shard<N>/."""
+    its own pools; then the OWN_BOOT modules of this release, each in a guest of
+    its own, `shards` at a time. Their files are in tests/guest/.last-run/<label>/."""
     debs = _check_debs(debs)
     modules = sorted(p.name for p in SUITE.glob("test_*.py"))
-    plan = plan_shards(modules, shards)
+    waves = [[(f"shard{index}", names) for index, names in
+              enumerate(plan_shards([m for m in modules if m not in OWN_BOOT], shards), 1)]]
+    alone = [(f"own-{m[:-3]}", [m]) for m in modules if release in OWN_BOOT.get(m, ())]
+    waves += [alone[i:i + shards] for i in range(0, len(alone), shards)]
+    started = time.monotonic()
+    kept = last_run(release)
+    runs, status = [], "finished"
     with exclusive_lock():
         image = ensure_image(release)
-        with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guests-") as tmp:
-            guests = []
-            for index, names in enumerate(plan, 1):
-                guest = Guest(f"shard{index}", Path(tmp) / f"shard{index}", memory=SHARD_MEMORY_MIB)
-                _prepare_share(guest.share, debs, names, "test")
-                _make_disks(image, guest.work)
-                guests.append(guest)
-                log(f"{guest.label}: {' '.join(names)}")
-            log(f"booting {len(guests)} guests ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
-                f"timeout {timeout:.0f} s)")
-            status, elapsed = _watch(guests, image, timeout, echo)
-            kept = last_run(release)
-            shutil.rmtree(kept, ignore_errors=True)
-            run = ShardedRun([g.result(status, elapsed, kept / g.label) for g in guests])
-    log(f"guests {run.status} after {elapsed:.0f} s; consoles and results in {kept}/shard*/")
+        shutil.rmtree(kept, ignore_errors=True)
+        for wave in waves:
+            left = timeout - (time.monotonic() - started)
+            if status != "finished" or left <= 0:
+                break  # (the run's status already says why)
+            with tempfile.TemporaryDirectory(prefix="ganeti-zfs-guests-") as tmp:
+                guests = []
+                for label, names in wave:
+                    guest = Guest(label, Path(tmp) / label, memory=SHARD_MEMORY_MIB)
+                    _prepare_share(guest.share, debs, names, "test")
+                    _make_disks(image, guest.work)
+                    guests.append(guest)
+                    log(f"{guest.label}: {' '.join(names)}")
+                log(f"booting {len(guests)} guests ({release}, {', '.join(d.name for d in debs) or 'no .deb'}, "
+                    f"{left:.0f} s left of the timeout)")
+                status, elapsed = _watch(guests, image, left, echo)
+                runs += [g.result(status, elapsed, kept / g.label) for g in guests]
+    run = ShardedRun(runs)
+    run.elapsed = time.monotonic() - started
+    log(f"guests {run.status} after {run.elapsed:.0f} s; consoles and results in {kept}/*/")
     return run
 
 

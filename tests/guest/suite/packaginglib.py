@@ -150,3 +150,41 @@ def assert_real_lvm_works():
     vgs = run(["vgs", "--noheadings", "-o", "vg_name"]).stdout.split()
     assert REAL_VG in vgs
     run(["pvs"])
+
+
+# -- the node's own upgrade to the next release (tests/guest/image/build-image.sh
+# keeps that release's lvm2, and what it needs, in a local repository) --------------
+
+UPGRADE_REPO = Path("/var/lib/guest-upgrade/trixie")
+EMULATED_VG = "upg"
+EMULATED_CONFIG = Path("/root/upgrade-test.conf")
+
+
+def upgrade_lvm2():
+    """apt full-upgrade against the next release's repository: lvm2 moves to /usr/sbin."""
+    Path("/etc/apt/sources.list.d/upgrade.list").write_text(f"deb [trusted=yes] file:{UPGRADE_REPO} ./\n")
+    apt_get("update")
+    before = status("lvm2")[1]
+    result = apt_get("full-upgrade")
+    after = status("lvm2")[1]
+    assert run(["dpkg", "--compare-versions", after, "gt", before], check=False).returncode == 0, (before, after)
+    assert lvm2_dir() == "/usr/sbin"
+    return result
+
+
+def emulated_vg():
+    """An emulated VG with one LV, through the wrappers (GANETI_ZFS_CONFIG: the
+    conffile stays as shipped, so upgrades do not ask about it)."""
+    run(["zfs", "create", "-p", f"tank/{EMULATED_VG}"])
+    EMULATED_CONFIG.write_text(f"ZFS_PARENT=tank/{EMULATED_VG}-ext\nLVM_VG={EMULATED_VG}\nLVM_PARENT=tank/{EMULATED_VG}\n")
+    run(["lvcreate", "-Wn", "-L8m", "-nlv1", EMULATED_VG], env=emulated_env())
+
+
+def emulated_env():
+    return dict(os.environ, GANETI_ZFS_CONFIG=str(EMULATED_CONFIG))
+
+
+def emulated_lvs():
+    """What lvs answers for the emulated VG (a failed run: its stderr)."""
+    result = run(["lvs", "--noheadings", "-o", "lv_name", EMULATED_VG], env=emulated_env(), check=False)
+    return result.stdout.split() if result.returncode == 0 else result.stderr.strip()

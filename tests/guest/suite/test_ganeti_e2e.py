@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from guestlib import cluster_verify, run, wait_for_path
+from guestlib import GANETI_1839, cluster_verify, rename_options, run, run_import_export, wait_for_path
 from providerlib import PARENT, ensure_node_config
 
 NODE = "node1.example.com"
@@ -176,8 +176,7 @@ def test_recreate_disks_keeps_the_existing_volume():
 
 
 def test_rename_updates_the_volume_metadata():
-    # --force: without name checks, rename otherwise asks for a confirmation.
-    gnt("gnt-instance", "rename", "--force", "--no-name-check", "--no-ip-check", "inst1", "inst1b")
+    gnt("gnt-instance", "rename", *rename_options(), "inst1", "inst1b")
     volume = state["inst1"][0]
     origin = run(["zfs", "get", "-H", "-o", "value", "ganeti:originstname", volume]).stdout.strip()
     assert origin == "inst1b"
@@ -194,19 +193,25 @@ def export_and_import(source, copy, running):
     volumes_before, snapshots_before = set(volumes()), snapshots_under_parent()
     # A running instance is exported live: Ganeti calls our snapshot script
     # and reads <vol>.snap; a stopped one is read directly.
-    gnt("gnt-backup", "export", "-n", NODE, *(["--noshutdown"] if running else []), source)
+    try:
+        exported = run_import_export(["gnt-backup", "export", "-n", NODE, *(["--noshutdown"] if running else []), source])
+    finally:
+        if running:
+            gnt("gnt-instance", "shutdown", "--timeout=0", source)
     if running:
-        gnt("gnt-instance", "shutdown", "--timeout=0", source)
         snapshot_logs = list(LOG_DIR.glob(f"snapshot-zfs-{volume.rsplit('/', 1)[-1]}-*.log"))
         assert snapshot_logs, "Ganeti did not run the provider's snapshot script"
-    # The export's own .snap volume is gone, and so is its ZFS snapshot.
+    # The export's own .snap volume is gone, and so is its ZFS snapshot (also
+    # when the export failed).
     assert set(volumes()) == volumes_before
     assert snapshots_under_parent() == snapshots_before
+    if not exported:
+        pytest.xfail(GANETI_1839)
     assert (EXPORT_DIR / source / "config.ini").exists()
-    imported = new_volumes(lambda: gnt(
+    imported = new_volumes(lambda: run([
         "gnt-backup", "import", "-n", NODE, "--src-node", NODE, "--src-dir", str(EXPORT_DIR / source),
         "-t", "ext", f"--disk=0:size={size // MiB}M,provider=zfs", "--no-name-check", "--no-ip-check",
-        "--net", "0:mode=bridged,link=gnt-br0", copy))
+        "--net", "0:mode=bridged,link=gnt-br0", copy], timeout=1800))
     assert len(imported) == 1, imported
     assert digest(device(imported[0]), size) == expected
     gnt("gnt-instance", "remove", "-f", copy)

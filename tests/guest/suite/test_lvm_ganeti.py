@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from guestlib import cluster_verify, run
+from guestlib import GANETI_1839, cluster_verify, run, run_import_export
 from providerlib import ensure_node_config, zfs_get
 
 VG = "gnt"
@@ -105,10 +105,11 @@ def test_plain_instance_life(plain_cluster):
     assert listed.rstrip("M") == "384"
 
     # A live export: Ganeti snapshots the running instance's LV (lvcreate -s).
-    run(["gnt-backup", "export", "-n", NODE, "--noshutdown", INSTANCE], timeout=1800)
-    exports = run(["gnt-backup", "list", "--no-headers"]).stdout
-    assert INSTANCE in exports
-    # The export's snapshot LV and ZFS snapshot are gone again.
+    exported = run_import_export(["gnt-backup", "export", "-n", NODE, "--noshutdown", INSTANCE])
+    if exported:
+        exports = run(["gnt-backup", "list", "--no-headers"]).stdout
+        assert INSTANCE in exports
+    # The export's snapshot LV and ZFS snapshot are gone again (also after a failed export).
     assert not [name for name in instance_lvs() if name.endswith(".snap")]
     snapshots = run(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", "-r", LVM_PARENT]).stdout
     assert ".snap" not in snapshots
@@ -121,3 +122,5 @@ def test_plain_instance_life(plain_cluster):
     # The real VG was there all along and is untouched.
     assert run(["/sbin/lvm", "lvs", "--noheadings", "-o", "lv_name", REAL_VG]).stdout.split() == ["keep"]
     cluster_verify()
+    if not exported:
+        pytest.xfail(GANETI_1839)
