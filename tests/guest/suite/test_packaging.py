@@ -196,7 +196,7 @@ def test_upgrade_from_the_old_layout(baseline):
         # the node's own upgrade: test_release_upgrade_*.py, in the bookworm guest.)
         result = apt_get("install", "--allow-downgrades", str(old), check=False)
         assert result.returncode != 0
-        assert "lvm2 installs /usr/sbin/lvchange; this version can only divert /sbin/lvchange" in result.stdout + result.stderr
+        assert "lvm2 installs /usr/sbin/lvs; this version can only divert /sbin/lvs" in result.stdout + result.stderr
     assert_installed(baseline.current_version, baseline)
 
 
