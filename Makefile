@@ -17,7 +17,7 @@ host-packages:
 
 # Build the test guest image unless the cache already holds it for this recipe.
 guest: host-packages
-	$(PYTHON) tests/guest/vm.py build
+	$(PYTHON) tests/guest/vm.py build-all
 
 test-host: host-packages
 	$(PYTHON) -m pytest tests/unit
@@ -30,14 +30,18 @@ test-host-trixie: host-packages
 # Boots the guest once and runs tests/guest/suite in it with the freshly built .deb,
 # then the two-node cluster (tests/guest/cluster).
 # GUEST_PYTEST_ARGS="-k zvol" narrows the guest run; GUEST_DEBS overrides the .deb(s).
-test-guest: host-packages deb deb-previous deb-old-layout
+test-guest: host-packages guest deb deb-previous deb-old-layout
 	$(PYTHON) -m pytest -v tests/guest
 
 # The two-node suite alone (tests/guest/cluster; test-guest runs it too).
-test-cluster: host-packages deb
+test-cluster: host-packages guest deb
 	$(PYTHON) -m pytest -v tests/guest/test_in_cluster.py
 
-test: test-host test-host-trixie lint test-guest
+# The guest images and the trixie chroot are built while the host tests run (half
+# of their time is the archive's); then lint and the guests, one after the other.
+test: host-packages
+	$(MAKE) -j3 --output-sync=target guest test-host-trixie test-host
+	$(MAKE) lint test-guest
 
 # --- Debian package (debian/; the built files go to build/) ---
 

@@ -22,6 +22,7 @@ console log and out/ of the last run are copied to tests/guest/.last-run/.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -129,20 +130,45 @@ def _remove_tree(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def image_lock(release):
+    """One build of a release's image at a time; builds of different releases may
+    run at once (build_images: half their time is the archive's)."""
+    path = Path(f"/tmp/ganeti-extstorage-zfs-image-{release}.lock")
+    with open(path, "a") as f:
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o666)
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_image(release=DEFAULT_RELEASE):
     """Return the cached image directory, building it first if needed.
 
-    The caller holds exclusive_lock(). The build goes to a temporary directory
-    that is renamed into place only when complete, so an interrupted build is
-    never taken for a cached image.
+    Under image_lock(release). The build goes to a temporary directory that is
+    renamed into place only when complete, so an interrupted build is never
+    taken for a cached image.
     """
     final = image_dir(release)
     if final.is_dir():
         os.utime(final)  # last used: see _prune_images
         return final
+    with image_lock(release):
+        if final.is_dir():  # built meanwhile by another process
+            return final
+        return _build_image(release, final)
+
+
+def build_images(releases=RELEASES):
+    """Build the missing images of releases, all at once; [image directory]."""
+    with concurrent.futures.ThreadPoolExecutor(len(releases)) as pool:
+        return list(pool.map(ensure_image, releases))
+
+
+def _build_image(release, final):
     CACHE.mkdir(parents=True, exist_ok=True)
     for stale in CACHE.glob(f"guest-{release}-*.partial-*"):
-        _remove_tree(stale)  # left by an interrupted build (we hold the lock)
+        _remove_tree(stale)  # left by an interrupted build (we hold its lock)
     log(f"building the guest image {final} (several minutes; no cached image)")
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".partial-", dir=CACHE))
     started = time.monotonic()
@@ -619,7 +645,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--release", default=DEFAULT_RELEASE)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build the guest image unless it is cached")
+    sub.add_parser("build", help="build the guest image of --release unless it is cached")
+    sub.add_parser("build-all", help=f"build the missing images of {', '.join(RELEASES)}, at once")
     sub.add_parser("image-dir", help="print where the image for the current recipe is cached")
     cluster = sub.add_parser("cluster", help="boot the two-node cluster and run tests/guest/cluster")
     cluster.add_argument("--deb", action="append", default=None,
@@ -646,12 +673,9 @@ def main(argv=None):
     if args.command == "image-dir":
         print(image_dir(args.release))
         return 0
-    if args.command == "build":
-        if image_dir(args.release).is_dir():  # complete (renamed into place): no lock needed
-            log(f"image: {image_dir(args.release)} (cached)")
-            return 0
-        with exclusive_lock():
-            log(f"image: {ensure_image(args.release)}")
+    if args.command in ("build", "build-all"):
+        for image in build_images([args.release] if args.command == "build" else RELEASES):
+            log(f"image: {image}")
         return 0
     debs = args.deb if args.deb is not None else default_debs()
     if args.command == "shell":
