@@ -122,6 +122,7 @@ def makefile_commands(text):
             recipe = line.strip().lstrip("@-").strip()
             recipe = recipe.replace("$(BUILD_ENV)", "").replace("$(PYTHON)", "/usr/bin/python3")
             recipe = recipe.replace("$(DPKG_BUILDPACKAGE)", "dpkg-buildpackage")
+            recipe = recipe.replace("$(MAKE)", "make")
             commands |= shell_commands(recipe)
     for value in re.findall(r"\$\(shell ([a-z][a-z0-9.-]*)", text):
         commands.add(value)

@@ -167,11 +167,16 @@ EMULATED_CONFIG = Path("/root/upgrade-test.conf")
 
 
 def upgrade_lvm2():
-    """apt full-upgrade against the next release's repository: lvm2 moves to /usr/sbin."""
-    Path("/etc/apt/sources.list.d/upgrade.list").write_text(f"deb [trusted=yes] file:{UPGRADE_REPO} ./\n")
-    apt_get("update")
+    """apt full-upgrade against the next release's repository alone (the guest is
+    offline, and its lists also know bookworm's later security updates): lvm2 and
+    what it needs (trixie's libc6, dpkg, base-files, ...) move on; lvm2 moves to
+    /usr/sbin."""
+    sources = Path("/etc/apt/upgrade.list")
+    sources.write_text(f"deb [trusted=yes] file:{UPGRADE_REPO} ./\n")
+    only = ["-o", f"Dir::Etc::SourceList={sources}", "-o", "Dir::Etc::SourceParts=-"]
+    apt_get(*only, "update")
     before = status("lvm2")[1]
-    result = apt_get("full-upgrade")
+    result = apt_get(*only, "full-upgrade")
     after = status("lvm2")[1]
     assert run(["dpkg", "--compare-versions", after, "gt", before], check=False).returncode == 0, (before, after)
     assert lvm2_dir() == "/usr/sbin"

@@ -183,20 +183,27 @@ def test_upgrade_from_previous_version(baseline):
 
 
 def test_upgrade_from_the_old_layout(baseline):
-    # 0.2.0 (make deb-old-layout): /sbin/<command> -> /sbin/<command>.distrib.
+    # 0.2.0 (make deb-old-layout): /sbin/<command> -> /sbin/<command>.distrib. From
+    # a node without the package, as such a node has it (a downgrade from 0.3 to
+    # 0.2 is not supported: 0.2's diversions clash with 0.3's).
     old = only_deb("/share/old-layout")
     assert layout_of(deb_version(old)) == "old"
+    apt_get("purge", PACKAGE)
+    CONFFILE.parent.mkdir(parents=True, exist_ok=True)
     if lvm2_dir() == "/sbin":
-        apt_get("install", "--allow-downgrades", str(old))
+        apt_get("install", str(old))
         assert_installed(deb_version(old), baseline)
-        apt_get("install", str(baseline.current))
     else:
-        # 0.2 never installed beside an lvm2 in /usr/sbin: its preinst refuses,
-        # and the version in place stays as it was. (It reaches trixie only on
-        # the node's own upgrade: test_release_upgrade_*.py, in the bookworm guest.)
-        result = apt_get("install", "--allow-downgrades", str(old), check=False)
+        # 0.2 never installed beside an lvm2 in /usr/sbin: its preinst refuses and
+        # changes nothing. (It reaches trixie only on the node's own upgrade:
+        # test_release_upgrade_*.py, in the bookworm guest.)
+        result = apt_get("install", str(old), check=False)
         assert result.returncode != 0
         assert "lvm2 installs /usr/sbin/lvs; this version can only divert /sbin/lvs" in result.stdout + result.stderr
+        apt_get("purge", PACKAGE)
+        assert_lvm2_restored()
+    apt_get("install", str(baseline.current))
+    CONFFILE.write_text(baseline.pristine_config)
     assert_installed(baseline.current_version, baseline)
 
 
