@@ -124,11 +124,19 @@ def decide(args, vg, pv_name):
 
 
 def decide_display(argv, vg, pv_name):
-    """The Plan for one of DISPLAYS: lvm2's own answer (REAL, MERGED) unless a word names the emulated VG."""
+    """The Plan for one of DISPLAYS: lvm2's own answer (REAL, MERGED) unless a word names the emulated VG.
+
+    A word that is not an option may name a real VG or LV (or be an option's
+    value, "--units m": the same, as the argv is not parsed): lvm2 answers
+    for what was asked, alone (REAL). Only a display of everything (MERGED)
+    says where the emulated VG is.
+    """
     if any(word in HELP_WORDS for word in argv):
         return Plan(REAL)
     if mentions_vg(argv, vg, pv_name):
         return Plan(EMULATED)
+    if any(not word.startswith("-") for word in argv):
+        return Plan(REAL)
     return Plan(MERGED, tuple(argv))
 
 

@@ -335,9 +335,14 @@ def test_a_display_command_naming_the_emulated_vg_is_ours(argv):
     assert decide.decide_display(argv, VG, "/dev/zvol/tank/gnt") == decide.Plan(decide.EMULATED)
 
 
-@pytest.mark.parametrize("argv", [[], ["-m"], ["-c", "xenvg"], ["--bogus", "xenvg/lv"], ["gnt2"]])
-def test_a_display_command_not_naming_it_is_lvm2s_with_the_same_argv(argv):
+@pytest.mark.parametrize("argv", [[], ["-m"], ["-c", "--bogus"]])
+def test_a_display_of_everything_is_lvm2s_with_the_same_argv(argv):
     assert decide.decide_display(argv, VG, "/dev/zvol/tank/gnt") == decide.Plan(decide.MERGED, tuple(argv))
+
+
+@pytest.mark.parametrize("argv", [["-c", "xenvg"], ["--bogus", "xenvg/lv"], ["gnt2"], ["--units", "m"]])
+def test_a_display_naming_something_else_is_lvm2s_alone(argv):
+    assert decide.decide_display(argv, VG, "/dev/zvol/tank/gnt") == decide.Plan(decide.REAL)
 
 
 def test_display_help_is_lvm2s_alone():
@@ -463,6 +468,10 @@ def test_main_answers_a_display_command_naming_the_emulated_vg_in_one_line(tmp_p
     assert main.main("vgdisplay", ["-c", VG]) == commands.EXIT_FAILED
     out, err = capfd.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and f"use vgs {VG}" in err
-    assert main.main("lvdisplay", ["-m", "xenvg/lv"]) == 0
+    assert main.main("lvdisplay", ["-m"]) == 0
     out, err = capfd.readouterr()
-    assert out == "  realvg reallv -m xenvg/lv\n" and f"use lvs {VG}" in err
+    assert out == "  realvg reallv -m\n" and f"use lvs {VG}" in err
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append(argv))
+    main.main("lvdisplay", ["-m", "xenvg/lv"])
+    assert calls == [["lvdisplay", "-m", "xenvg/lv"]]

@@ -287,3 +287,102 @@ def test_an_lvm_vg_named_like_a_dev_directory_is_refused(tmp_path):
     real = run([LVM, "lvs", "mapper"], check=False)
     assert (result.returncode, result.stdout) == (real.returncode, real.stdout)
     assert "LVM emulation of VG mapper is off" in result.stderr and "/dev/mapper" in result.stderr
+
+
+# -- display and scan commands, vgchange, lvresize ----------------------------------------
+
+NEW_COMMANDS = ("lvscan", "lvdisplay", "vgdisplay", "pvscan", "vgchange", "lvresize")
+
+
+def extra_stderr(real, ours):
+    return [line for line in ours.stderr.splitlines() if line not in real.stderr.splitlines()]
+
+
+@pytest.mark.parametrize("command", NEW_COMMANDS)
+def test_the_new_wrappers_are_diverted_and_help_is_lvm2s(command):
+    assert os.readlink(f"/sbin/{command}.distrib") == "lvm"
+    real = run([LVM, command, "--help"], check=False)
+    ours = run([command, "--help"], check=False)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+@pytest.mark.parametrize("argv", [["vgdisplay", REAL_VG], ["vgdisplay", "-c", REAL_VG], ["lvdisplay", "-m", f"{REAL_VG}/keep"],
+                                  ["lvdisplay", "--no-such-option", REAL_VG]])
+def test_a_display_command_naming_a_real_vg_is_lvm2s_alone(real_vg, argv):
+    real = run([LVM, *argv], check=False)
+    ours = run(argv, check=False)
+    assert REAL_VG in real.stdout + real.stderr, real
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+@pytest.mark.parametrize("argv", [["vgdisplay"], ["vgdisplay", "-c"], ["lvdisplay"], ["lvdisplay", "-m"], ["pvscan"],
+                                  ["pvscan", "-s"], ["lvscan", "-a"]])
+def test_a_display_of_everything_is_lvm2s_and_says_where_the_emulated_vg_is(real_vg, lvs_made, argv):
+    if not os.path.exists(f"/dev/{VG}/disp.disk0"):
+        lvs_made(VG, "disp.disk0")
+    real = run([LVM, *argv], check=False)
+    ours = run(argv, check=False)
+    assert real.returncode == 0 and (REAL_VG in real.stdout or "/dev/vdd" in real.stdout), real
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout), (real, ours)
+    extra = extra_stderr(real, ours)
+    assert len(extra) == 1 and f"volume group {VG} is emulated" in extra[0] and " use " in extra[0], ours.stderr
+
+
+@pytest.mark.parametrize("argv,use", [(["vgdisplay", VG], f"use vgs {VG}"), (["vgdisplay", "-c", f"/dev/{VG}"], f"use vgs {VG}"),
+                                      (["lvdisplay", f"{VG}/x"], f"use lvs {VG}"), (["pvscan", f"/dev/zvol/{LVM_PARENT}"], "use pvs")])
+def test_a_display_command_naming_the_emulated_vg_names_the_command_to_use(argv, use):
+    ours = run(argv, check=False)
+    assert ours.returncode == 5 and ours.stdout == "", ours
+    assert len(ours.stderr.splitlines()) == 1 and use in ours.stderr, ours.stderr
+
+
+def test_lvscan_shows_the_emulated_lvs_as_lvm2_shows_its_own(real_vg, lvs_made):
+    run([LVM, "lvcreate", "-s", "-L8m", "-nkeepsnap", f"{REAL_VG}/keep"])
+    lvs_made(VG, "scan.disk0")
+    run(["lvcreate", "-s", "-L8m", "-nscan.disk0.snap", f"{VG}/scan.disk0"])
+    udev_settle()
+    try:
+        real = run([LVM, "lvscan"])
+        ours = run(["lvscan"])
+        assert ours.stdout.startswith(real.stdout) and ours.stderr == real.stderr, (real, ours)
+        lines = ours.stdout[len(real.stdout):].splitlines()
+        real_lines = real.stdout.splitlines()
+        assert lines, ours.stdout
+        expected = [line.replace(f"'/dev/{REAL_VG}/keepsnap'", f"'/dev/{VG}/scan.disk0.snap'")
+                    .replace(f"'/dev/{REAL_VG}/keep'", f"'/dev/{VG}/scan.disk0'")
+                    for line in real_lines if f"/dev/{REAL_VG}/keep" in line]
+        assert [line for line in lines if "/scan.disk0" in line] == expected, (real.stdout, ours.stdout)
+        assert len(lines) == len(run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split())
+    finally:
+        run(["lvremove", "-f", f"{VG}/scan.disk0.snap"], check=False)
+        run([LVM, "lvremove", "-f", f"{REAL_VG}/keepsnap"], check=False)
+
+
+def test_vgchange_a_on_the_emulated_vg_is_lvchange_a_on_each_lv(real_vg, lvs_made):
+    lvs_made(VG, "vgch.disk0")
+    names = run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split()
+    real = run([LVM, "vgchange", "-ay", REAL_VG])
+    assert real.stdout == f'  1 logical volume(s) in volume group "{REAL_VG}" now active\n', real
+    ours = run(["vgchange", "-ay", REAL_VG])  # a real VG: lvm2's, through our wrapper
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+    run(["lvchange", "-an", f"{VG}/vgch.disk0"])
+    assert not os.path.exists(f"/dev/{VG}/vgch.disk0")
+    ours = run(["vgchange", "-ay", VG])
+    assert ours.stdout == f'  {len(names)} logical volume(s) in volume group "{VG}" now active\n', ours
+    assert os.path.realpath(f"/dev/{VG}/vgch.disk0") == os.path.realpath(f"/dev/zvol/{LVM_PARENT}/vgch.disk0")
+    # An open LV (this process holds it) keeps every link: nothing is deactivated.
+    with open(f"/dev/{VG}/vgch.disk0", "rb"):
+        ours = run(["vgchange", "-an", VG], check=False)
+    assert ours.returncode == 5 and f"{VG}/vgch.disk0 in use" in ours.stderr, ours
+    assert all(os.path.exists(f"/dev/{VG}/{name}") for name in names)
+
+
+def test_lvresize_grows_an_emulated_lv_and_never_shrinks_it(lvs_made):
+    lvs_made(VG, "rs.disk0")
+    ours = run(["lvresize", "-L16m", f"{VG}/rs.disk0"], check=False)
+    assert ours.returncode == 0 and "successfully resized" in ours.stdout, ours
+    assert zfs_state()[f"{LVM_PARENT}/rs.disk0"]["volsize"] == str(16 << 20)
+    for size in ("-L8m", "-L-4m"):
+        ours = run(["lvresize", "-f", size, f"{VG}/rs.disk0"], check=False)
+        assert ours.returncode == 3 and len(ours.stderr.splitlines()) == 1 and "not supported" in ours.stderr, ours
+    assert zfs_state()[f"{LVM_PARENT}/rs.disk0"]["volsize"] == str(16 << 20)
