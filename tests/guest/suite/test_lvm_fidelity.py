@@ -4,6 +4,7 @@ listing of every VG always keeps lvm2's answer for the real one.
 """
 
 import ctypes
+import json
 import os
 import struct
 import subprocess
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-from guestlib import real_lvm_vg, run, wait_for_path
+from guestlib import real_lvm_vg, run, wait_for_path, zfs_list_all
 from providerlib import destroy_if_exists, ensure_node_config, udev_settle, write_config, zfs_state
 
 VG = "gnt"
@@ -386,3 +387,71 @@ def test_lvresize_grows_an_emulated_lv_and_never_shrinks_it(lvs_made):
         ours = run(["lvresize", "-f", size, f"{VG}/rs.disk0"], check=False)
         assert ours.returncode == 3 and len(ours.stderr.splitlines()) == 1 and "not supported" in ours.stderr, ours
     assert zfs_state()[f"{LVM_PARENT}/rs.disk0"]["volsize"] == str(16 << 20)
+
+
+# -- thick LVs and the scheduled snapshots (the policy in ganeti-zfs-lvm(8)) -------------
+
+FILL_POOL = "fillpool"
+FILL_VG = "fillvg"
+
+
+def ganeti_vg_free(env):
+    """vg_free in MiB, asked as Ganeti asks (lib/storage/bdev.py, LogicalVolume._GetVolumeInfo)."""
+    out = run(["vgs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+               "-ovg_name,vg_free,vg_size", FILL_VG], env=env).stdout
+    name, free, _size = out.strip().split("|")
+    assert name == FILL_VG, out
+    return float(free)
+
+
+def write_random(path, mib):
+    run(["dd", "if=/dev/urandom", f"of={path}", "bs=1M", f"count={mib}", "oflag=direct", "conv=fsync", "status=none"],
+        timeout=1800)
+
+
+def test_a_snapshot_of_a_thick_lv_lowers_vg_free_and_fails_alone_when_the_pool_is_short(tmp_path):
+    # The pool's one vdev is a file on tank (the guest's /tmp is in RAM).
+    run(["zfs", "create", "-o", "mountpoint=/var/tmp/fill-vdev", "tank/fill-vdev"])
+    image = "/var/tmp/fill-vdev/fill.img"
+    run(["truncate", "-s", "1G", image])
+    run(["zpool", "create", "-O", "compression=off", FILL_POOL, image])
+    conf = write_config(tmp_path / "fill.conf",
+                        f"ZFS_PARENT={FILL_POOL}/ext\nLVM_VG={FILL_VG}\nLVM_PARENT={FILL_POOL}/lvm\nKEEP_DAILY=3\n")
+    env = {**os.environ, "GANETI_ZFS_CONFIG": str(conf)}
+    try:
+        run(["zfs", "create", f"{FILL_POOL}/ext"])
+        run(["zfs", "create", f"{FILL_POOL}/lvm"])
+        empty = ganeti_vg_free(env)
+        run(["lvcreate", "-Wn", "-L320m", "-nbig", FILL_VG], env=env)
+        run(["lvcreate", "-Wn", "-L32m", "-nsmall", FILL_VG], env=env)
+        udev_settle()
+        created = ganeti_vg_free(env)
+        assert empty - created >= 352, (empty, created)  # thick: the LVs' whole size is taken at once
+        write_random(f"/dev/{FILL_VG}/big", 310)
+        write_random(f"/dev/{FILL_VG}/small", 30)
+        assert abs(ganeti_vg_free(env) - created) < 8  # writing into a thick LV takes nothing more
+
+        def job(day):
+            process = run(["ganeti-zfs", "snapshot", "--json", "--now", f"{day}T12:00:00Z"], check=False, env=env)
+            return process, json.loads(process.stdout)
+
+        process, result = job("2026-12-01")
+        assert process.returncode == 0 and sorted(result["snapshotted"]) == [f"{FILL_POOL}/lvm/big", f"{FILL_POOL}/lvm/small"]
+        after_first = ganeti_vg_free(env)
+        # Each snapshot keeps the data written so far: ZFS reserves that much again
+        # for the LV's next writes, and Ganeti sees it gone.
+        assert created - after_first >= 330, (created, after_first)
+        # New data in both; the big LV's next snapshot needs 310 MiB more than the pool has.
+        write_random(f"/dev/{FILL_VG}/big", 310)
+        write_random(f"/dev/{FILL_VG}/small", 30)
+        process, result = job("2026-12-02")
+        assert process.returncode == 1, process
+        assert [failure["name"] for failure in result["failed"]] == [f"{FILL_POOL}/lvm/big@2026-12-02"], result
+        assert "out of space" in result["failed"][0]["error"], result
+        assert result["snapshotted"] == [f"{FILL_POOL}/lvm/small"], result
+        volumes = zfs_list_all(root=FILL_POOL)
+        assert volumes[f"{FILL_POOL}/lvm/big"]["volsize"] == str(320 << 20)  # the LV itself is untouched
+        assert f"{FILL_POOL}/lvm/big@2026-12-02" not in volumes and f"{FILL_POOL}/lvm/small@2026-12-02" in volumes
+    finally:
+        run(["zpool", "destroy", "-f", FILL_POOL], check=False)
+        run(["zfs", "destroy", "tank/fill-vdev"], check=False)
