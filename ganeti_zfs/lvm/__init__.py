@@ -20,4 +20,12 @@ COMMANDS = (
     "lvextend",
     "pvchange",
     "vgreduce",
+    # What admins type (issue #16); Ganeti never runs them. `lvm` itself is
+    # not wrapped: it is the binary every wrapper execs (decide.real_tool).
+    "lvresize",
+    "vgchange",
+    "lvscan",
+    "lvdisplay",
+    "vgdisplay",
+    "pvscan",
 )

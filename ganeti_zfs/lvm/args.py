@@ -90,6 +90,17 @@ _LV_CREATE_VALUES = {
 }
 _LV_CREATE_FLAGS = {"-s": "snapshot", "--snapshot": "snapshot"}
 
+_LV_RESIZE = (
+    {"-f": "force", "--force": "force"},
+    {
+        "-L": "size", "--size": "size",
+        "-l": "extents", "--extents": "extents",
+        "--alloc": "alloc",
+        "-i": "stripes", "--stripes": "stripes",
+        "-I": "stripesize", "--stripesize": "stripesize",
+    },
+)
+
 _SPECS = {
     "lvs": ({**_REPORT_FLAGS, **_SEGMENT_FLAGS, **_LVS_FLAGS}, _REPORT_VALUES),
     "vgs": (_REPORT_FLAGS, _REPORT_VALUES),
@@ -105,17 +116,10 @@ _SPECS = {
             "--deltag": "deltag",
         },
     ),
-    "lvextend": (
-        {"-f": "force", "--force": "force"},
-        {
-            "-L": "size", "--size": "size",
-            "-l": "extents", "--extents": "extents",
-            "--alloc": "alloc",
-            "-i": "stripes", "--stripes": "stripes",
-            "-I": "stripesize", "--stripesize": "stripesize",
-        },
-    ),
+    "lvextend": _LV_RESIZE,
+    "lvresize": _LV_RESIZE,
     "pvchange": ({}, {"-x": "allocatable", "--allocatable": "allocatable"}),
+    "vgchange": ({}, {"-a": "activate", "--activate": "activate"}),
     "vgreduce": (
         {"--removemissing": "removemissing", "-f": "force", "--force": "force"},
         {},

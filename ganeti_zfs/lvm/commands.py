@@ -89,6 +89,21 @@ def yes_no_prompt(question, stdin=None, stderr=None):
             return answers == {"y"}
 
 
+def _run_real(command, argv):
+    """The real tool's exit status, its output going straight to ours (byte for byte)."""
+    sys.stdout.flush()
+    path, full_argv = decide.exec_argv(command, list(argv))
+    try:
+        return subprocess.run(full_argv, executable=path, check=False).returncode
+    except OSError as error:
+        print(f"  cannot run the real {command} ({path}): {error.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class VGMissing(state.NotFound):
     pass
 
@@ -160,15 +175,8 @@ class Emulation:
         failure) never costs the real VGs their answer. The status is the real
         tool's, else 5, lvm2's for a report that is only partly right.
         """
-        sys.stdout.flush()
-        path, argv = decide.exec_argv(args.command, list(plan.real_argv))
-        try:
-            returncode = subprocess.run(argv, executable=path, check=False).returncode
-        except OSError as run_error:
-            print(f"  cannot run the real {args.command} ({path}): {run_error.strerror}", file=sys.stderr)
-            returncode = EXIT_FAILED
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"  Emulated volume group {self.vg} not reported: {reason}", file=sys.stderr)
+        returncode = _run_real(args.command, plan.real_argv)
+        print(f"  Emulated volume group {self.vg} not reported: {_first_line(error)}", file=sys.stderr)
         return returncode or EXIT_FAILED
 
     def _rows(self, args, current, fields, style):
@@ -205,6 +213,35 @@ class Emulation:
             style = style._replace(headings=False)
         sys.stdout.write(report.render(fields, rows, style))
         return real.returncode or status
+
+    # -- display and scan commands (decide.DISPLAYS) ----------------------
+
+    def use_instead(self, command):
+        """The listing that shows what `command` would show of the emulated VG."""
+        return f"pvs {self.pv_name}" if command == "pvscan" else f"{'vgs' if command == 'vgdisplay' else 'lvs'} {self.vg}"
+
+    def display(self, command, argv, plan):
+        """lvm2's answer for the real VGs, then the emulated VG's lines (lvscan) or where to see it.
+
+        lvdisplay, vgdisplay and pvscan print dozens of fields per volume that
+        only lvm2 metadata has (PE numbers, UUIDs of the PV, segments, "VG
+        Access"...); lvscan is one line per LV that lvs already knows.
+        """
+        if plan.kind == decide.EMULATED:
+            raise Error(f"{command}: volume group {self.vg} is emulated from ZFS by ganeti-extstorage-zfs; "
+                        f"use {self.use_instead(command)}")
+        returncode = _run_real(command, argv)
+        if command == "lvscan" and not argv:
+            try:
+                current = self.read()
+            except (Error, OSError) as error:
+                print(f"  Emulated volume group {self.vg} not reported: {_first_line(error)}", file=sys.stderr)
+                return returncode or EXIT_FAILED
+            sys.stdout.write("".join(report.lvscan_line(lv, self.vg) for lv in state.report_lvs(current)))
+            return returncode
+        print(f"  {command}: volume group {self.vg} is emulated from ZFS by ganeti-extstorage-zfs and not shown; "
+              f"use {self.use_instead(command)}", file=sys.stderr)
+        return returncode
 
     # -- changes --------------------------------------------------------
 
@@ -489,9 +526,7 @@ class Emulation:
         names = sorted(current.volumes) if None in targets else list(dict.fromkeys(targets))
         volumes = [current.get(name) for name in names]
         if activate is False:
-            for lv in state.report_lvs(current, names):
-                if lv.open:
-                    raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
+            self._check_not_open(current, names)
         if args.has("test"):
             return 0
         for volume in volumes:
@@ -502,13 +537,48 @@ class Emulation:
                     self.zfs.set(volume.dataset, {properties.LV_TAGS: ",".join(tags)})
                 elif volume.tags:
                     self.zfs.inherit(volume.dataset, properties.LV_TAGS)
-            if activate:
-                links.ensure(self.vg, volume.name, volume.dataset, self.cfg.attach_timeout)
-            elif activate is False:
-                links.remove(self.vg, volume.name)
+            if activate is not None:
+                self._set_active(volume, activate)
+        return 0
+
+    def _check_not_open(self, current, names):
+        for lv in state.report_lvs(current, names):
+            if lv.open:
+                raise Error(f"Logical volume {self.vg}/{lv.name} in use.")
+
+    def _set_active(self, volume, activate):
+        """A zvol is always active while its pool is imported: "active" is its /dev/<vg>/<lv> link."""
+        if activate:
+            links.ensure(self.vg, volume.name, volume.dataset, self.cfg.attach_timeout)
+        else:
+            links.remove(self.vg, volume.name)
+
+    def vgchange(self, args):
+        """vgchange -a y|n <vg>: lvchange -a on every LV of the VG (only -a is emulated)."""
+        activate = _activation(args.last("activate"))
+        if activate is None:
+            raise UsageError(f"Need one or more command options (only -a y|n is emulated for volume group {self.vg}).")
+        current = self.read()
+        names = sorted(current.volumes)
+        if activate is False:
+            self._check_not_open(current, names)
+        if args.has("test"):
+            return 0
+        for name in names:
+            self._set_active(current.get(name), activate)
+        # lvm2's vgchange line (tools/vgchange.c), on stdout.
+        _say(f'{len(names) if activate else 0} logical volume(s) in volume group "{self.vg}" now active')
         return 0
 
     def lvextend(self, args):
+        return self._grow(args, "Negative argument not permitted - use lvreduce")
+
+    def lvresize(self, args):
+        """lvresize grows as lvextend does; a zvol is never shrunk (the guest's data past the end would be lost)."""
+        return self._grow(args, f"Reducing a logical volume of the emulated VG {self.vg} is not supported: "
+                                "shrink the data inside first, then zfs set volsize yourself")
+
+    def _grow(self, args, no_reduce):
         words = args.names()
         if not words:
             raise UsageError("Please specify a logical volume path")
@@ -518,12 +588,14 @@ class Emulation:
         volume = current.get(name)
         sign, size = self._size_argument(args)
         if sign == "-":
-            raise UsageError("Negative argument not permitted - use lvreduce")
+            raise UsageError(no_reduce)
         new_size = round_to_extent(volume.size + size if sign == "+" else size)
         old_extents, new_extents = volume.size // report.EXTENT_SIZE, new_size // report.EXTENT_SIZE
         if new_size == volume.size:
             raise Error(f"New size ({new_extents} extents) matches existing size ({old_extents} extents).")
         if new_size < volume.size:
+            if args.command == "lvresize":
+                raise UsageError(no_reduce)
             raise Error(f"New size given ({new_extents} extents) not larger than existing size ({old_extents} extents)")
         growth = new_size - volume.size
         if not current.origin_lv(volume) and growth > current.vg.free:

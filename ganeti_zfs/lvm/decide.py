@@ -15,6 +15,14 @@ MERGED = "merged"  # listing: the real tool's rows, then ours
 MIXED = "mixed"  # a change that names both: refused
 
 LISTINGS = ("lvs", "vgs", "pvs")
+# Shown for the real VGs by lvm2 itself, never parsed: whatever options they
+# get (lvdisplay -m, vgdisplay -c...), a command line that does not name the
+# emulated VG runs lvm2 with it and then says where the emulated VG is
+# (commands.Emulation.display); naming it gets the command to use instead.
+DISPLAYS = ("lvscan", "lvdisplay", "vgdisplay", "pvscan")
+# For these the words are VG names (as for vgs): a VG can be named /dev/<vg>.
+_VG_COMMANDS = ("vgs", "vgchange")
+HELP_WORDS = ("-h", "-?", "--help", "--longhelp", "--version")
 # lvm2's one program; every command (lvs, vgs, ...) is a link to it that it
 # tells apart by argv[0]. /usr/sbin/lvm is its path on bookworm (merged /usr:
 # /sbin is a link to usr/sbin) and on trixie, and lvm itself is never diverted.
@@ -76,7 +84,7 @@ def names_vg(name, vg):
 def _is_ours(command, name, vg, pv_name):
     if command in ("pvs", "pvchange"):
         return name == pv_name
-    if command == "vgs":
+    if command in _VG_COMMANDS:
         return strip_dev(name) == vg
     return names_vg(name, vg)
 
@@ -96,7 +104,7 @@ def decide(args, vg, pv_name):
     positionals = args.positionals
     if args.has("help") or args.has("longhelp") or args.has("version"):
         return Plan(REAL)  # lvm2 prints them and changes nothing
-    if command in ("lvcreate", "lvextend", "lvrename", "vgreduce"):
+    if command in ("lvcreate", "lvextend", "lvresize", "lvrename", "vgreduce"):
         # The first argument names the VG (or the LV); the rest are PVs or names.
         target = positionals[0][1] if positionals else ""
         name = args.last("name", "")
@@ -115,6 +123,23 @@ def decide(args, vg, pv_name):
     if not ours:
         return Plan(REAL)
     return Plan(EMULATED if len(ours) == len(positionals) else MIXED)
+
+
+def decide_display(argv, vg, pv_name):
+    """The Plan for one of DISPLAYS: lvm2's own answer (REAL, MERGED) unless a word names the emulated VG.
+
+    A word that is not an option may name a real VG or LV (or be an option's
+    value, "--units m": the same, as the argv is not parsed): lvm2 answers
+    for what was asked, alone (REAL). Only a display of everything (MERGED)
+    says where the emulated VG is.
+    """
+    if any(word in HELP_WORDS for word in argv):
+        return Plan(REAL)
+    if mentions_vg(argv, vg, pv_name):
+        return Plan(EMULATED)
+    if any(not word.startswith("-") for word in argv):
+        return Plan(REAL)
+    return Plan(MERGED, tuple(argv))
 
 
 def real_vg_evidence(vg, backup_dir="/etc/lvm/backup", mapper_dir="/dev/mapper"):

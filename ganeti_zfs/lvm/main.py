@@ -83,14 +83,17 @@ def main(command, argv=None):
         return exec_real(command, argv)
     vg = cfg.lvm_vg
     pv_name = decide.pv_name(cfg.lvm_parent)
-    try:
-        parsed = args_module.parse(command, argv)
-    except args_module.ArgsError as error:
-        if decide.mentions_vg(argv, vg, pv_name):
-            print(f"  {error} (for the emulated VG {vg})", file=sys.stderr)
-            return EXIT_USAGE
-        return exec_real(command, argv)
-    plan = decide.decide(parsed, vg, pv_name)
+    if command in decide.DISPLAYS:
+        parsed, plan = argv, decide.decide_display(argv, vg, pv_name)
+    else:
+        try:
+            parsed = args_module.parse(command, argv)
+        except args_module.ArgsError as error:
+            if decide.mentions_vg(argv, vg, pv_name):
+                print(f"  {error} (for the emulated VG {vg})", file=sys.stderr)
+                return EXIT_USAGE
+            return exec_real(command, argv)
+        plan = decide.decide(parsed, vg, pv_name)
     if plan.kind == decide.REAL:
         return exec_real(command, argv)
     clash = decide.real_vg_evidence(vg)
@@ -113,6 +116,8 @@ def run(command, parsed, plan, cfg):
     try:
         if command in decide.LISTINGS:
             return emulation.listing(parsed, plan)
+        if command in decide.DISPLAYS:
+            return emulation.display(command, parsed, plan)
         return getattr(emulation, command)(parsed)
     except UsageError as error:
         print(f"  {error}", file=sys.stderr)

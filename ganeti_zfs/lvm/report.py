@@ -203,6 +203,20 @@ def check_units(units):
     return units
 
 
+def display_size(size):
+    """A size as lvm2's display commands print it (display_size: "8.00 MiB")."""
+    text = format_size(size, "h")
+    if text[-1] == "b":
+        return f"{text[:-1]} B"
+    return f"{text[:-1]} {text[-1].upper()}iB"
+
+
+def lvscan_line(lv, vg):
+    """One line of lvscan (lvm2's tools/lvscan.c: _lvscan_single); our LVs' allocation policy is lvm2's default."""
+    kind = "Original" if lv.has_snapshots else "Snapshot" if lv.origin else "        "
+    return f"  {'ACTIVE   ' if lv.active else 'inactive '}{kind} '/dev/{vg}/{lv.name}' [{display_size(lv.size)}] inherit\n"
+
+
 def format_size(size, units="r", suffix=True):
     """A size in bytes as lvm2 prints it (dm_size_to_string)."""
     if units in _HUMAN:

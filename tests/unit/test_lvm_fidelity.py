@@ -325,3 +325,153 @@ def test_a_listing_naming_only_the_emulated_vg_still_refuses(emulation):
     parsed = args_module.parse("lvs", ["-o", "snap_percent", VG])
     with pytest.raises(report.ReportError):
         current.listing(parsed, decide.decide(parsed, VG, current.pv_name))
+
+
+# -- display and scan commands (decide.DISPLAYS), vgchange, lvresize ----------------
+
+
+@pytest.mark.parametrize("argv", [["gnt"], ["-m", "gnt/a.disk0"], ["/dev/gnt/a.disk0"], ["-v", "/dev/zvol/tank/gnt"]])
+def test_a_display_command_naming_the_emulated_vg_is_ours(argv):
+    assert decide.decide_display(argv, VG, "/dev/zvol/tank/gnt") == decide.Plan(decide.EMULATED)
+
+
+@pytest.mark.parametrize("argv", [[], ["-m"], ["-c", "--bogus"]])
+def test_a_display_of_everything_is_lvm2s_with_the_same_argv(argv):
+    assert decide.decide_display(argv, VG, "/dev/zvol/tank/gnt") == decide.Plan(decide.MERGED, tuple(argv))
+
+
+@pytest.mark.parametrize("argv", [["-c", "xenvg"], ["--bogus", "xenvg/lv"], ["gnt2"], ["--units", "m"]])
+def test_a_display_naming_something_else_is_lvm2s_alone(argv):
+    assert decide.decide_display(argv, VG, "/dev/zvol/tank/gnt") == decide.Plan(decide.REAL)
+
+
+def test_display_help_is_lvm2s_alone():
+    assert decide.decide_display(["--help", "gnt"], VG, "/dev/zvol/tank/gnt").kind == decide.REAL
+
+
+@pytest.mark.parametrize("command,use", [("vgdisplay", "use vgs gnt"), ("lvdisplay", "use lvs gnt"),
+                                         ("lvscan", "use lvs gnt"), ("pvscan", "use pvs /dev/zvol/tank/gnt")])
+def test_a_display_command_naming_the_emulated_vg_names_the_command_to_use(emulation, real_tool, command, use, capfd):
+    current = emulation({"a.disk0": ""})
+    with pytest.raises(Error, match=f"emulated from ZFS.*{use}$"):
+        current.display(command, [VG], decide.Plan(decide.EMULATED))
+    assert capfd.readouterr() == ("", "")  # lvm2 did not run
+
+
+@pytest.mark.parametrize("command", ["vgdisplay", "lvdisplay", "pvscan"])
+def test_a_global_display_is_lvm2s_and_one_line_says_where_the_emulated_vg_is(emulation, real_tool, command, capfd, monkeypatch):
+    current = emulation({"a.disk0": ""})
+    assert current.display(command, ["-v"], decide.Plan(decide.MERGED, ("-v",))) == 0
+    out, err = capfd.readouterr()
+    assert out == "  realvg reallv -v\n"
+    assert len(err.splitlines()) == 1 and f"{VG} is emulated" in err and current.use_instead(command) in err
+    monkeypatch.setenv("FAKE_STATUS", "5")
+    assert current.display(command, [], decide.Plan(decide.MERGED, ())) == 5
+
+
+def test_lvscan_prints_lvm2s_lines_then_the_emulated_lvs(emulation, real_tool, capfd, monkeypatch):
+    current = emulation({"a.disk0": "", "a.disk0.snap": f"{PARENT}/a.disk0@snap"})
+    assert current.display("lvscan", [], decide.Plan(decide.MERGED, ())) == 0
+    out, err = capfd.readouterr()
+    assert out == ("  realvg reallv \n"
+                   "  ACTIVE   Original '/dev/gnt/a.disk0' [8.00 MiB] inherit\n"
+                   "  ACTIVE   Snapshot '/dev/gnt/a.disk0.snap' [8.00 MiB] inherit\n")
+    assert err == ""
+    monkeypatch.setenv("FAKE_STATUS", "3")
+    assert current.display("lvscan", [], decide.Plan(decide.MERGED, ())) == 3
+
+
+def test_lvscan_with_options_is_lvm2s_and_says_so(emulation, real_tool, capfd):
+    current = emulation({"a.disk0": ""})
+    assert current.display("lvscan", ["-b"], decide.Plan(decide.MERGED, ("-b",))) == 0
+    out, err = capfd.readouterr()
+    assert out == "  realvg reallv -b\n" and "use lvs gnt" in err and len(err.splitlines()) == 1
+
+
+def test_lvscan_survives_a_zfs_failure(emulation, real_tool, capfd):
+    current = emulation({"a.disk0": ""})
+
+    def timeout(*args, **kwargs):
+        raise Error("zfs list timed out after 10 s")
+
+    current.zfs.list = timeout
+    assert current.display("lvscan", [], decide.Plan(decide.MERGED, ())) == 5
+    out, err = capfd.readouterr()
+    assert out == "  realvg reallv \n" and "zfs list timed out" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("size,text", [(8 * MIB, "8.00 MiB"), (1536 * MIB, "1.50 GiB"), (4 << 40, "4.00 TiB"),
+                                       (4096 * MIB + 4 * MIB, "4.00 GiB")])
+def test_display_size_is_lvm2s(size, text):
+    assert report.display_size(size) == text
+
+
+def test_an_inactive_plain_lv_in_lvscan():
+    lv = report.LV(name="x", guid="1", size=8 * MIB, active=False, open=False, kernel_major=-1, kernel_minor=-1,
+                   tags=(), origin="", has_snapshots=False)
+    assert report.lvscan_line(lv, VG) == "  inactive          '/dev/gnt/x' [8.00 MiB] inherit\n"
+
+
+def test_vgchange_ay_activates_every_lv_and_says_so_as_lvm2_does(emulation, monkeypatch, capsys):
+    current = emulation({"a.disk0": "", "b.disk0": ""})
+    made = []
+    monkeypatch.setattr(commands.links, "ensure", lambda vg, lv, dataset, timeout: made.append((vg, lv, dataset)))
+    assert current.vgchange(args_module.parse("vgchange", ["-ay", VG])) == 0
+    assert made == [(VG, "a.disk0", f"{PARENT}/a.disk0"), (VG, "b.disk0", f"{PARENT}/b.disk0")]
+    assert capsys.readouterr().out == '  2 logical volume(s) in volume group "gnt" now active\n'
+
+
+def test_vgchange_an_refuses_while_an_lv_is_open_and_changes_nothing(emulation, monkeypatch):
+    current = emulation({"a.disk0": "", "b.disk0": ""})
+    monkeypatch.setattr(state.OpenDevices, "is_open", lambda self, path, rdev: True)
+    monkeypatch.setattr(commands.links, "remove", lambda vg, lv: pytest.fail("must not deactivate"))
+    with pytest.raises(Error, match="gnt/a.disk0 in use"):
+        current.vgchange(args_module.parse("vgchange", ["-an", VG]))
+
+
+def test_vgchange_without_a_is_refused(emulation):
+    with pytest.raises(commands.UsageError, match="only -a y|n"):
+        emulation({}).vgchange(args_module.parse("vgchange", [VG]))
+
+
+def test_vgchange_decides_by_vg_name():
+    parse = args_module.parse
+    assert decide.decide(parse("vgchange", ["-ay", "/dev/gnt"]), VG, "pv").kind == decide.EMULATED
+    assert decide.decide(parse("vgchange", ["-ay", "xenvg"]), VG, "pv").kind == decide.REAL
+    assert decide.decide(parse("vgchange", ["-ay"]), VG, "pv").kind == decide.REAL
+    assert decide.decide(parse("lvresize", ["-L+1g", "gnt/a"]), VG, "pv").kind == decide.EMULATED
+    assert decide.decide(parse("lvresize", ["-L+1g", "xenvg/a"]), VG, "pv").kind == decide.REAL
+
+
+def test_lvresize_grows_like_lvextend(emulation, capsys):
+    current = emulation({"a.disk0": ""})
+    sets = []
+    current.zfs.set = lambda name, props: sets.append((name, props))
+    assert current.lvresize(args_module.parse("lvresize", ["-L16m", f"{VG}/a.disk0"])) == 0
+    assert sets == [(f"{PARENT}/a.disk0", {"volsize": str(16 * MIB)})]
+    assert "successfully resized" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("size", ["-L4m", "-L-4m"])
+def test_lvresize_never_shrinks(emulation, size):
+    current = emulation({"a.disk0": ""})
+    current.zfs.set = lambda name, props: pytest.fail("must not change the zvol")
+    with pytest.raises(commands.UsageError, match="Reducing a logical volume of the emulated VG gnt is not supported"):
+        current.lvresize(args_module.parse("lvresize", [size, f"{VG}/a.disk0"]))
+
+
+def test_main_answers_a_display_command_naming_the_emulated_vg_in_one_line(tmp_path, monkeypatch, real_tool, capfd):
+    conffile = tmp_path / "extstorage-zfs.conf"
+    conffile.write_text(f"ZFS_PARENT=tank/ganeti\nLVM_VG={VG}\n")
+    monkeypatch.setenv("GANETI_ZFS_CONFIG", str(conffile))
+    monkeypatch.setattr(os, "execv", lambda path, argv: pytest.fail("must not exec"))
+    assert main.main("vgdisplay", ["-c", VG]) == commands.EXIT_FAILED
+    out, err = capfd.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and f"use vgs {VG}" in err
+    assert main.main("lvdisplay", ["-m"]) == 0
+    out, err = capfd.readouterr()
+    assert out == "  realvg reallv -m\n" and f"use lvs {VG}" in err
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append(argv))
+    main.main("lvdisplay", ["-m", "xenvg/lv"])
+    assert calls == [["lvdisplay", "-m", "xenvg/lv"]]

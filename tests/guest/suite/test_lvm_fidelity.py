@@ -4,6 +4,7 @@ listing of every VG always keeps lvm2's answer for the real one.
 """
 
 import ctypes
+import json
 import os
 import struct
 import subprocess
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-from guestlib import real_lvm_vg, run, wait_for_path
+from guestlib import real_lvm_vg, run, wait_for_path, zfs_list_all
 from providerlib import destroy_if_exists, ensure_node_config, udev_settle, write_config, zfs_state
 
 VG = "gnt"
@@ -287,3 +288,171 @@ def test_an_lvm_vg_named_like_a_dev_directory_is_refused(tmp_path):
     real = run([LVM, "lvs", "mapper"], check=False)
     assert (result.returncode, result.stdout) == (real.returncode, real.stdout)
     assert "LVM emulation of VG mapper is off" in result.stderr and "/dev/mapper" in result.stderr
+
+
+# -- display and scan commands, vgchange, lvresize ----------------------------------------
+
+NEW_COMMANDS = ("lvscan", "lvdisplay", "vgdisplay", "pvscan", "vgchange", "lvresize")
+
+
+def extra_stderr(real, ours):
+    return [line for line in ours.stderr.splitlines() if line not in real.stderr.splitlines()]
+
+
+@pytest.mark.parametrize("command", NEW_COMMANDS)
+def test_the_new_wrappers_are_diverted_and_help_is_lvm2s(command):
+    assert os.readlink(f"/sbin/{command}.distrib") == "lvm"
+    real = run([LVM, command, "--help"], check=False)
+    ours = run([command, "--help"], check=False)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+@pytest.mark.parametrize("argv", [["vgdisplay", REAL_VG], ["vgdisplay", "-c", REAL_VG], ["lvdisplay", "-m", f"{REAL_VG}/keep"],
+                                  ["lvdisplay", "--no-such-option", REAL_VG]])
+def test_a_display_command_naming_a_real_vg_is_lvm2s_alone(real_vg, argv):
+    real = run([LVM, *argv], check=False)
+    ours = run(argv, check=False)
+    # lvm2's answer to a bad option does not echo the VG: its usage status (3) instead.
+    assert real.returncode == 3 if "--no-such-option" in argv else REAL_VG in real.stdout, real
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+@pytest.mark.parametrize("argv", [["vgdisplay"], ["vgdisplay", "-c"], ["lvdisplay"], ["lvdisplay", "-m"], ["pvscan"],
+                                  ["pvscan", "-s"], ["lvscan", "-a"]])
+def test_a_display_of_everything_is_lvm2s_and_says_where_the_emulated_vg_is(real_vg, lvs_made, argv):
+    if not os.path.exists(f"/dev/{VG}/disp.disk0"):
+        lvs_made(VG, "disp.disk0")
+    real = run([LVM, *argv], check=False)
+    ours = run(argv, check=False)
+    assert real.returncode == 0 and (REAL_VG in real.stdout or "/dev/vdd" in real.stdout), real
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout), (real, ours)
+    extra = extra_stderr(real, ours)
+    assert len(extra) == 1 and f"volume group {VG} is emulated" in extra[0] and " use " in extra[0], ours.stderr
+
+
+@pytest.mark.parametrize("argv,use", [(["vgdisplay", VG], f"use vgs {VG}"), (["vgdisplay", "-c", f"/dev/{VG}"], f"use vgs {VG}"),
+                                      (["lvdisplay", f"{VG}/x"], f"use lvs {VG}"), (["pvscan", f"/dev/zvol/{LVM_PARENT}"], "use pvs")])
+def test_a_display_command_naming_the_emulated_vg_names_the_command_to_use(argv, use):
+    ours = run(argv, check=False)
+    assert ours.returncode == 5 and ours.stdout == "", ours
+    assert len(ours.stderr.splitlines()) == 1 and use in ours.stderr, ours.stderr
+
+
+def test_lvscan_shows_the_emulated_lvs_as_lvm2_shows_its_own(real_vg, lvs_made):
+    run([LVM, "lvcreate", "-s", "-L8m", "-nkeepsnap", f"{REAL_VG}/keep"])
+    lvs_made(VG, "scan.disk0")
+    run(["lvcreate", "-s", "-L8m", "-nscan.disk0.snap", f"{VG}/scan.disk0"])
+    udev_settle()
+    try:
+        real = run([LVM, "lvscan"])
+        ours = run(["lvscan"])
+        assert ours.stdout.startswith(real.stdout) and ours.stderr == real.stderr, (real, ours)
+        lines = ours.stdout[len(real.stdout):].splitlines()
+        real_lines = real.stdout.splitlines()
+        assert lines, ours.stdout
+        expected = [line.replace(f"'/dev/{REAL_VG}/keepsnap'", f"'/dev/{VG}/scan.disk0.snap'")
+                    .replace(f"'/dev/{REAL_VG}/keep'", f"'/dev/{VG}/scan.disk0'")
+                    for line in real_lines if f"/dev/{REAL_VG}/keep" in line]
+        assert [line for line in lines if "/scan.disk0" in line] == expected, (real.stdout, ours.stdout)
+        assert len(lines) == len(run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split())
+    finally:
+        run(["lvremove", "-f", f"{VG}/scan.disk0.snap"], check=False)
+        run([LVM, "lvremove", "-f", f"{REAL_VG}/keepsnap"], check=False)
+
+
+def test_vgchange_a_on_the_emulated_vg_is_lvchange_a_on_each_lv(real_vg, lvs_made):
+    lvs_made(VG, "vgch.disk0")
+    names = run(["lvs", "--noheadings", "-o", "lv_name", VG]).stdout.split()
+    real = run([LVM, "vgchange", "-ay", REAL_VG])
+    assert real.stdout == f'  1 logical volume(s) in volume group "{REAL_VG}" now active\n', real
+    ours = run(["vgchange", "-ay", REAL_VG])  # a real VG: lvm2's, through our wrapper
+    assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)
+    run(["lvchange", "-an", f"{VG}/vgch.disk0"])
+    assert not os.path.exists(f"/dev/{VG}/vgch.disk0")
+    ours = run(["vgchange", "-ay", VG])
+    assert ours.stdout == f'  {len(names)} logical volume(s) in volume group "{VG}" now active\n', ours
+    assert os.path.realpath(f"/dev/{VG}/vgch.disk0") == os.path.realpath(f"/dev/zvol/{LVM_PARENT}/vgch.disk0")
+    # An open LV (this process holds it) keeps every link: nothing is deactivated.
+    with open(f"/dev/{VG}/vgch.disk0", "rb"):
+        ours = run(["vgchange", "-an", VG], check=False)
+    assert ours.returncode == 5 and f"{VG}/vgch.disk0 in use" in ours.stderr, ours
+    assert all(os.path.exists(f"/dev/{VG}/{name}") for name in names)
+
+
+def test_lvresize_grows_an_emulated_lv_and_never_shrinks_it(lvs_made):
+    lvs_made(VG, "rs.disk0")
+    ours = run(["lvresize", "-L16m", f"{VG}/rs.disk0"], check=False)
+    assert ours.returncode == 0 and "successfully resized" in ours.stdout, ours
+    assert zfs_state()[f"{LVM_PARENT}/rs.disk0"]["volsize"] == str(16 << 20)
+    for size in ("-L8m", "-L-4m"):
+        ours = run(["lvresize", "-f", size, f"{VG}/rs.disk0"], check=False)
+        assert ours.returncode == 3 and len(ours.stderr.splitlines()) == 1 and "not supported" in ours.stderr, ours
+    assert zfs_state()[f"{LVM_PARENT}/rs.disk0"]["volsize"] == str(16 << 20)
+
+
+# -- thick LVs and the scheduled snapshots (the policy in ganeti-zfs-lvm(8)) -------------
+
+FILL_POOL = "fillpool"
+FILL_VG = "fillvg"
+
+
+def ganeti_vg_free(env):
+    """vg_free in MiB, asked as Ganeti asks (lib/storage/bdev.py, LogicalVolume._GetVolumeInfo)."""
+    out = run(["vgs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+               "-ovg_name,vg_free,vg_size", FILL_VG], env=env).stdout
+    name, free, _size = out.strip().split("|")
+    assert name == FILL_VG, out
+    return float(free)
+
+
+def write_random(path, mib):
+    run(["dd", "if=/dev/urandom", f"of={path}", "bs=1M", f"count={mib}", "oflag=direct", "conv=fsync", "status=none"],
+        timeout=1800)
+
+
+def test_a_snapshot_of_a_thick_lv_lowers_vg_free_and_fails_alone_when_the_pool_is_short(tmp_path):
+    # The pool's one vdev is a file on tank (the guest's /tmp is in RAM).
+    run(["zfs", "create", "-o", "mountpoint=/var/tmp/fill-vdev", "tank/fill-vdev"])
+    image = "/var/tmp/fill-vdev/fill.img"
+    run(["truncate", "-s", "1G", image])
+    run(["zpool", "create", "-O", "compression=off", FILL_POOL, image])
+    conf = write_config(tmp_path / "fill.conf",
+                        f"ZFS_PARENT={FILL_POOL}/ext\nLVM_VG={FILL_VG}\nLVM_PARENT={FILL_POOL}/lvm\nKEEP_DAILY=3\n")
+    env = {**os.environ, "GANETI_ZFS_CONFIG": str(conf)}
+    try:
+        run(["zfs", "create", f"{FILL_POOL}/ext"])
+        run(["zfs", "create", f"{FILL_POOL}/lvm"])
+        empty = ganeti_vg_free(env)
+        run(["lvcreate", "-Wn", "-L320m", "-nbig", FILL_VG], env=env)
+        run(["lvcreate", "-Wn", "-L32m", "-nsmall", FILL_VG], env=env)
+        udev_settle()
+        created = ganeti_vg_free(env)
+        assert empty - created >= 352, (empty, created)  # thick: the LVs' whole size is taken at once
+        write_random(f"/dev/{FILL_VG}/big", 310)
+        write_random(f"/dev/{FILL_VG}/small", 30)
+        assert abs(ganeti_vg_free(env) - created) < 8  # writing into a thick LV takes nothing more
+
+        def job(day):
+            process = run(["ganeti-zfs", "snapshot", "--json", "--now", f"{day}T12:00:00Z"], check=False, env=env)
+            return process, json.loads(process.stdout)
+
+        process, result = job("2026-12-01")
+        assert process.returncode == 0 and sorted(result["snapshotted"]) == [f"{FILL_POOL}/lvm/big", f"{FILL_POOL}/lvm/small"]
+        after_first = ganeti_vg_free(env)
+        # Each snapshot keeps the data written so far: ZFS reserves that much again
+        # for the LV's next writes, and Ganeti sees it gone.
+        assert created - after_first >= 330, (created, after_first)
+        # New data in both; the big LV's next snapshot needs 310 MiB more than the pool has.
+        write_random(f"/dev/{FILL_VG}/big", 310)
+        write_random(f"/dev/{FILL_VG}/small", 30)
+        process, result = job("2026-12-02")
+        assert process.returncode == 1, process
+        assert [failure["name"] for failure in result["failed"]] == [f"{FILL_POOL}/lvm/big@2026-12-02"], result
+        assert "out of space" in result["failed"][0]["error"], result
+        assert result["snapshotted"] == [f"{FILL_POOL}/lvm/small"], result
+        volumes = zfs_list_all(root=FILL_POOL)
+        assert volumes[f"{FILL_POOL}/lvm/big"]["volsize"] == str(320 << 20)  # the LV itself is untouched
+        assert f"{FILL_POOL}/lvm/big@2026-12-02" not in volumes and f"{FILL_POOL}/lvm/small@2026-12-02" in volumes
+    finally:
+        run(["zpool", "destroy", "-f", FILL_POOL], check=False)
+        run(["zfs", "destroy", "tank/fill-vdev"], check=False)
