@@ -72,9 +72,10 @@ def test_a_dataset_of_that_name_on_the_target_is_refused_before_anything(instanc
 
 
 def test_a_full_target_pool_fails_the_seed_and_everything_is_undone(instance):
-    # The seed (8 MiB of random data and more) cannot fit under a 1 MiB quota:
-    # zfs receive on node2 fails in the middle of the stream.
-    on(NODE2, ["zfs", "set", "quota=1M", ZFS_PARENT])
+    # The seed (9 MiB of random data) cannot fit in 1 MiB more than node2's
+    # parent holds: zfs receive there fails in the middle of the stream.
+    used = int(zfs_value(NODE2, ZFS_PARENT, "used"))
+    on(NODE2, ["zfs", "set", f"quota={used + (1 << 20)}", ZFS_PARENT])
     try:
         proc = run(["ganeti-zfs", "move", INSTANCE, NODE2], check=False, timeout=900)
     finally:
