@@ -16,7 +16,9 @@ switch the primary (plan()):
    at <volume> (provider.py attach), the LVM emulation and the daily job
    only at zvols marked properties.OWNER, which it has not;
 2. `--incrementals N` more rounds while it runs (`zfs send -i`), each only
-   what was written since the last;
+   what was written since the last (`zfs receive -F`: the hidden copy is
+   fed by this move alone, so rolling it back to the last snapshot, should
+   anything have touched it, loses nothing);
 3. stop (`gnt-instance shutdown`) and send the final increment;
 4. make the copy the disk: rename it to <volume> on the target, give it the
    source's marks (OWNER, UUID, ...) and properties.CURRENT_COPY = the final
@@ -107,8 +109,8 @@ def plan(move):
             base = snapshot(dataset, number - 1) if number > 1 else None
             what = "seed" if number == 1 else "final" if final else f"increment {number - 1}"
             send = "zfs send -c " + (f"-i {base} " if base else "") + snapshot(dataset, number)
-            receive = f"zfs receive -u {incoming(dataset)}" + (
-                "" if base else f" -o volmode=<VOLMODE> -o {properties.INCOMING}={move.token}")
+            receive = (f"zfs receive -u -F {incoming(dataset)}" if base else
+                       f"zfs receive -u {incoming(dataset)} -o volmode=<VOLMODE> -o {properties.INCOMING}={move.token}")
             steps.append(Step("send", (dataset, number, what), f"{send} | ssh {target} {receive}"))
     final_snapshot = f"{SNAPSHOT_PREFIX}{rounds}"
     for dataset in move.datasets:

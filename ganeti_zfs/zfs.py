@@ -274,7 +274,10 @@ class Zfs:
         receiver = receiver or self
         send_command = [self.zfs_command, "send", *(["-c"] if compressed else []), *(["-i", base] if base else []),
                         snapshot]
-        receive_command = [receiver.zfs_command, "receive", "-u"]
+        # -F with an incremental: the target is rolled back to `base` first,
+        # should anything have written to it since (it must be a copy only
+        # this send feeds).
+        receive_command = [receiver.zfs_command, "receive", "-u", *(["-F"] if base else [])]
         for key, value in (properties or {}).items():
             receive_command += ["-o", f"{key}={value}"]
         receive_command.append(target)

@@ -45,7 +45,7 @@ def test_the_plan_text_shows_the_commands():
     assert f"zfs snapshot {DS}@ganeti-move-1 {DS}x@ganeti-move-1" in text  # one atomic snapshot
     assert (f"zfs send -c {DS}@ganeti-move-1 | ssh root@node2 zfs receive -u {DS}.incoming -o volmode=<VOLMODE> "
             f"-o ganeti-zfs:incoming={TOKEN}") in text
-    assert f"zfs send -c -i {DS}@ganeti-move-2 {DS}@ganeti-move-3 | ssh root@node2 zfs receive -u {DS}.incoming" in text
+    assert f"zfs send -c -i {DS}@ganeti-move-2 {DS}@ganeti-move-3 | ssh root@node2 zfs receive -u -F {DS}.incoming" in text
     assert "gnt-instance failover -f -n node2 inst1" in text
     assert f"zfs rename {DS} {DS}.moved-20261202T045000Z" in text
 
