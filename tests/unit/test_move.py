@@ -45,12 +45,13 @@ def test_the_plan_text_shows_the_commands():
     assert f"zfs snapshot {DS}@ganeti-move-1 {DS}x@ganeti-move-1" in text  # one atomic snapshot
     assert (f"zfs send -c {DS}@ganeti-move-1 | ssh root@node2 zfs receive -u {DS}.incoming -o volmode=<VOLMODE> "
             f"-o ganeti-zfs:incoming={TOKEN}") in text
-    assert f"zfs send -c -i {DS}@ganeti-move-2 {DS}@ganeti-move-3 | ssh root@node2 zfs receive -u -F {DS}.incoming" in text
+    assert (f"zfs send -c -i {DS}@ganeti-move-2 {DS}@ganeti-move-3 | ssh root@node2 zfs receive -u -F "
+            f"{DS}.incoming") in text
     assert "gnt-instance failover -f -n node2 inst1" in text
     assert f"zfs rename {DS} {DS}.moved-20261202T045000Z" in text
 
 
-def test_ssh_is_gantis_own_strict_root_ssh():
+def test_ssh_is_ganetis_own_strict_root_ssh():
     command = move.ssh_command("node2", "cluster.example.com")
     assert command[0] == "ssh" and command[-1] == "root@node2"
     assert "-oHostKeyAlias=cluster.example.com" in command and "-oStrictHostKeyChecking=yes" in command
@@ -277,3 +278,31 @@ def test_negative_incrementals_are_refused():
         incrementals = -1
     with pytest.raises(UsageError, match="--incrementals must be 0 or more"):
         move.run(Args(), None, None)
+
+
+# -- the relayed pipe (zfs.Zfs.send_receive with progress), with a stand-in zfs --
+
+
+def stand_in_zfs(tmp_path, receive):
+    script = tmp_path / "zfs"
+    script.write_text(f'#!/bin/sh\necho "$@" >>{tmp_path}/argv\n'
+                      f'if [ "$1" = send ]; then head -c 3000000 /dev/zero; exit 0; fi\n{receive}\n')
+    script.chmod(0o755)
+    return zfs_module.Zfs(zfs=str(script), timeout=30)
+
+
+def test_the_stream_goes_through_with_its_progress_and_an_incremental_is_received_with_rollback(tmp_path):
+    zfs = stand_in_zfs(tmp_path, f"cat >{tmp_path}/received")
+    seen = []
+    zfs.send_receive("p/v@s2", "p/v.incoming", {"a": "b"}, base="p/v@s1", compressed=True, receiver=zfs,
+                     progress=seen.append)
+    assert (tmp_path / "received").stat().st_size == 3000000 and seen[-1] == 3000000
+    assert (tmp_path / "argv").read_text().splitlines() == ["send -c -i p/v@s1 p/v@s2",
+                                                            "receive -u -F -o a=b p/v.incoming"]
+
+
+def test_a_receive_that_stops_raises_its_own_error_and_the_send_ends(tmp_path):
+    zfs = stand_in_zfs(tmp_path, "head -c 1000 >/dev/null; "
+                                 "echo 'cannot receive new filesystem stream: out of space' >&2; exit 1")
+    with pytest.raises(zfs_module.OutOfSpace, match="out of space"):
+        zfs.send_receive("p/v@s1", "p/v.incoming", receiver=zfs, progress=lambda sent: None)
