@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "check": ("ganeti_zfs.check", "run", "monitoring plugin: snapshot freshness, pool health and capacity"),
     "import-original": ("ganeti_zfs.upgrade", "import_original_command",
                         "take over the settings, volumes and snapshots of the original shell tool"),
+    "move": ("ganeti_zfs.move", "run", "move an instance with zfs ext disks to another node by zfs send"),
     "adopt": ("ganeti_zfs.adopt", "run", "copy a zvol's snapshot to a new LV for gnt-instance add --disk 0:adopt=NAME"),
 }
 

@@ -64,22 +64,62 @@ def read_config(data_dir=None):
     return data
 
 
+def _primary(data, instance):
+    node = instance.get("primary_node")
+    return data["nodes"].get(node, {}).get("name", node)
+
+
+def _disks(data, instance):
+    """[(index, disk dict or None)] of an instance in config.data `data`."""
+    disk_objects = data.get("disks") or {}
+    # 3.0 lists disk UUIDs; configs before 2.13 held the disks inline.
+    return [(index, disk_objects.get(reference) if isinstance(reference, str) else reference)
+            for index, reference in enumerate(instance.get("disks") or ())]
+
+
+def _ext_volume(disk, provider):
+    """The volume name of `disk` if it is an ext disk of `provider`, else None."""
+    if not isinstance(disk, dict) or disk.get("dev_type") != "ext":
+        return None
+    logical_id = disk.get("logical_id") or ()
+    return logical_id[1] if len(logical_id) == 2 and logical_id[0] == provider else None
+
+
 def ext_disks(data, provider):
     """Every ext disk of `provider` in config.data `data`, as ExtDisk."""
-    nodes = {uuid: node.get("name", uuid) for uuid, node in data["nodes"].items()}
-    disk_objects = data.get("disks") or {}
     found = []
     for instance in data["instances"].values():
-        primary = nodes.get(instance.get("primary_node"), instance.get("primary_node"))
-        for index, reference in enumerate(instance.get("disks") or ()):
-            # 3.0 lists disk UUIDs; configs before 2.13 held the disks inline.
-            disk = disk_objects.get(reference) if isinstance(reference, str) else reference
-            if not isinstance(disk, dict) or disk.get("dev_type") != "ext":
-                continue
-            logical_id = disk.get("logical_id") or ()
-            if len(logical_id) == 2 and logical_id[0] == provider:
-                found.append(ExtDisk(logical_id[1], instance.get("name", "?"), index, primary))
+        for index, disk in _disks(data, instance):
+            volume = _ext_volume(disk, provider)
+            if volume is not None:
+                found.append(ExtDisk(volume, instance.get("name", "?"), index, _primary(data, instance)))
     return found
+
+
+# One instance as a move needs it: its primary node's name, whether Ganeti
+# keeps it running (admin_state "up", lib/objects.py Instance), and
+# volumes: the volume name of each disk in order, None for a disk that is
+# not an ext disk of the provider.
+Instance = collections.namedtuple("Instance", "name primary admin_up volumes")
+
+
+def instance(data, name, provider):
+    """The Instance called `name` in config.data `data`; an Error if there is none."""
+    for found in data["instances"].values():
+        if found.get("name") == name:
+            return Instance(name, _primary(data, found), found.get("admin_state") == "up",
+                            tuple(_ext_volume(disk, provider) for _, disk in _disks(data, found)))
+    raise Error(f"no instance {name} in the cluster configuration (give its full name, as gnt-instance list shows it)")
+
+
+def ssconf(key, data_dir=None):
+    """One ssconf value (DATA_DIR/ssconf_<key>, on every node), e.g. master_node, cluster_name."""
+    path = os.path.join(data_dir or DATA_DIR, f"ssconf_{key}")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    except OSError as error:
+        raise Error(f"cannot read {path} ({error.strerror}): is this node in a Ganeti cluster?")
 
 
 def strays(volume_names, disks, myself, snapshot_suffix):

@@ -213,6 +213,7 @@ KEYS = {
     "KEEP_DAILY": (_whole_number, "7", "daily snapshots kept per volume"),
     "KEEP_WEEKLY": (_whole_number, "4", "weekly snapshots kept per volume"),
     "KEEP_MONTHLY": (_whole_number, "6", "monthly snapshots kept per volume"),
+    "MOVE_KEEP_DAYS": (_whole_number, "7", "days ganeti-zfs move keeps the old copy on the source (then the daily job destroys it)"),
     "CHECK_SNAPSHOT_WARN_HOURS": (_positive_number, "26", "check: WARNING when a newest snapshot is older"),
     "CHECK_SNAPSHOT_CRIT_HOURS": (_positive_number, "50", "check: CRITICAL when a newest snapshot is older"),
     "CHECK_CAPACITY_WARN": (_percent, "80", "check: WARNING at this pool capacity (%)"),
@@ -237,7 +238,7 @@ class _Setting:
 _ATTRIBUTE_NAMES = """
     zfs_parent create_options sparse volblocksize compression zfs_properties volmode destroy_options
     lvm_vg lvm_parent_setting used_property attach_timeout zfs_timeout debug
-    snapshot_parents snapshot_format keep_daily keep_weekly keep_monthly
+    snapshot_parents snapshot_format keep_daily keep_weekly keep_monthly move_keep_days
     check_snapshot_warn_hours check_snapshot_crit_hours check_capacity_warn check_capacity_crit
 """.split()
 

@@ -15,12 +15,21 @@ METADATA = "ganeti-zfs:metadata"  # VOL_METADATA as Ganeti sent it
 ORIGINSTNAME = "ganeti:originstname"
 OPEN = "ganeti-zfs:open"  # exclusive or closed (a shared open is refused)
 # On a copy of an ext disk on another node than its instance's primary: the
-# short name of its snapshot that a sanctioned move (zfs send of the stopped
-# instance's disk, a later issue) made current, set locally with `zfs set`.
+# short name of its snapshot that a sanctioned move (`ganeti-zfs move`,
+# move.py: zfs send of the stopped instance's disk) made current, set
+# locally with `zfs set`.
 # The failover/migrate pre-hook (hooks.py) lets an instance move to a node
 # only if every zfs disk there has it, that snapshot exists and the zvol has
 # not been written since (written@<snapshot> is 0). Nothing else sets it.
 CURRENT_COPY = "ganeti-zfs:current-copy"
+# On a copy a move (move.py) is receiving, until Ganeti's failover made it
+# the instance's disk: that move's token (<source node>:<start time>). A move
+# that fails destroys only what carries its own token.
+INCOMING = "ganeti-zfs:incoming"
+# On a source copy a move retired (renamed <volume>.moved-<time>, OWNER
+# removed): the UTC time (move.TIME_FORMAT) after which the daily job
+# destroys it (move.expire_retired).
+RETIRED_UNTIL = "ganeti-zfs:retired-until"
 LV_TAGS = "ganeti-zfs:lvtags"  # LVM tags of an emulated LV, comma-separated
 # On LVM_PARENT: "no" after `pvchange --allocatable n` of the emulated PV.
 PV_ALLOCATABLE = "ganeti-zfs:pv-allocatable"
@@ -33,6 +42,8 @@ SNAPSHOT_KIND_DAILY = "daily"
 # The provider's snapshot action and lvcreate -s: a snapshot only a clone
 # (an export copy or a snapshot LV) is made of; the job never takes it as one of its own.
 SNAPSHOT_KIND_EXPORT = "export"
+# The snapshots a move (move.py) sends: @ganeti-move-<round>.
+SNAPSHOT_KIND_MOVE = "move"
 # A daily snapshot of the original shell tool, taken over on upgrade
 # (upgrade.py). Never pruned; it counts for freshness.
 SNAPSHOT_KIND_ORIGINAL = "original"

@@ -223,6 +223,7 @@ class Zfs:
         # (docs/benchmarks.md).
         import subprocess
 
+        command = self.wrap(command)
         log.debug("run: " + shlex.join(command))
         self.calls += 1
         timeout = timeout or self.timeout
@@ -250,23 +251,37 @@ class Zfs:
             raise classify(command, stderr, process.returncode, stdout)
         return stdout
 
-    def send_receive(self, snapshot, target, properties=None, timeout=None):
-        """`zfs send SNAPSHOT | zfs receive -u [-o k=v]... TARGET`: a full copy of one snapshot.
+    def send_receive(self, snapshot, target, properties=None, timeout=None, base=None, compressed=False,
+                     receiver=None, progress=None):
+        """`zfs send SNAPSHOT | zfs receive -u [-o k=v]... TARGET`: a copy of one snapshot.
 
         A plain send (no -R, -p): the data of that snapshot alone, none of
-        the source's properties or other snapshots. Both processes share one
-        deadline and count in `calls`. The error raised is the receive's (why
-        the copy stopped: out of space, exists), unless the send failed on
-        its own rather than of a broken pipe because the receive had stopped.
+        the source's properties or other snapshots. `base`: an earlier
+        snapshot of the same dataset, for an incremental send (-i) onto a
+        target that has it; `compressed`: -c, blocks as they are on disk.
+        `receiver`: the Zfs that receives (a RemoteZfs: over ssh; default
+        this one). `progress(bytes)`: called as the stream passes, which
+        then goes through this process instead of a direct pipe.
+        Both processes share one deadline and count in `calls`. The error
+        raised is the receive's (why the copy stopped: out of space,
+        exists), unless the send failed on its own rather than of a broken
+        pipe because the receive had stopped.
         """
         import signal
         import subprocess
+        import threading
 
-        send_command = [self.zfs_command, "send", snapshot]
-        receive_command = [self.zfs_command, "receive", "-u"]
+        receiver = receiver or self
+        send_command = [self.zfs_command, "send", *(["-c"] if compressed else []), *(["-i", base] if base else []),
+                        snapshot]
+        # -F with an incremental: the target is rolled back to `base` first,
+        # should anything have written to it since (it must be a copy only
+        # this send feeds).
+        receive_command = [receiver.zfs_command, "receive", "-u", *(["-F"] if base else [])]
         for key, value in (properties or {}).items():
             receive_command += ["-o", f"{key}={value}"]
         receive_command.append(target)
+        send_command, receive_command = self.wrap(send_command), receiver.wrap(receive_command)
         timeout = timeout or self.timeout
         log.debug("run: " + shlex.join(send_command) + " | " + shlex.join(receive_command))
         self.calls += 2
@@ -276,28 +291,59 @@ class Zfs:
         except FileNotFoundError:
             raise ZfsError(send_command, f"{send_command[0]}: command not found (is zfsutils-linux installed?)")
         try:
-            receive = subprocess.Popen(receive_command, stdin=send.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            receive = subprocess.Popen(receive_command, stdin=subprocess.PIPE if progress else send.stdout,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except BaseException:
             send.kill()
             send.wait()
             raise
         finally:
-            send.stdout.close()  # the receive has it; the send must see EPIPE once the receive exits
+            if not progress:
+                send.stdout.close()  # the receive has it; the send must see EPIPE once the receive exits
+        relay = None
+        if progress:
+            relay = threading.Thread(target=_relay, args=(send.stdout, receive.stdin, progress), daemon=True)
+            relay.start()
         try:
-            receive_errors = receive.communicate(timeout=timeout)[1]
-            send_errors = send.communicate(timeout=max(0.0, started + timeout - time.monotonic()))[1]
+            if relay:
+                # Not communicate(): it would close the receive's stdin, and
+                # read the send's stdout, which are the relay's.
+                receive.wait(timeout=timeout)
+                receive_errors = receive.stderr.read()
+                send.wait(timeout=max(0.0, started + timeout - time.monotonic()))
+                send_errors = send.stderr.read()
+            else:
+                receive_errors = receive.communicate(timeout=timeout)[1]
+                send_errors = send.communicate(timeout=max(0.0, started + timeout - time.monotonic()))[1]
         except BaseException as error:  # the timeout, or Ctrl-C: no zfs process outlives us
             for process in (send, receive):
                 kill_within_grace(process)
             if isinstance(error, subprocess.TimeoutExpired):
                 raise Timeout(receive_command, f"timed out after {timeout:g} s (with `{shlex.join(send_command)}`)")
             raise
+        finally:
+            if relay:
+                relay.join(timeout=5)
         log.debug(f"exit {send.returncode} | {receive.returncode} after {time.monotonic() - started:.3f} s")
         send_broke_on_pipe = send.returncode == -signal.SIGPIPE or b"Broken pipe" in send_errors
         if send.returncode != 0 and not (receive.returncode != 0 and send_broke_on_pipe):
             raise classify(send_command, send_errors.decode(errors="replace"), send.returncode)
         if receive.returncode != 0:
             raise classify(receive_command, receive_errors.decode(errors="replace"), receive.returncode)
+
+    def send_size(self, snapshot, base=None, compressed=False):
+        """The bytes `zfs send -nP` expects to send (the same options as send_receive)."""
+        output = self.zfs("send", "-n", "-P", *(["-c"] if compressed else []), *(["-i", base] if base else []),
+                          snapshot)
+        for line in output.splitlines():
+            fields = line.split("\t")
+            if fields[0] == "size" and len(fields) == 2 and fields[1].isdigit():
+                return int(fields[1])
+        return None
+
+    def wrap(self, command):
+        """How `command` (zfs and its arguments) runs: here, as it is."""
+        return command
 
     def zfs(self, *args, timeout=None):
         return self._run([self.zfs_command, *args], timeout)
@@ -446,3 +492,35 @@ class Zfs:
 
     def rename(self, old, new):
         self.zfs("rename", old, new)
+
+
+def _relay(source, sink, progress, chunk=1 << 20):
+    """Copy `source` to `sink` (pipes) until either ends, telling progress(total bytes)."""
+    total = 0
+    try:
+        while True:
+            data = source.read1(chunk) if hasattr(source, "read1") else source.read(chunk)
+            if not data:
+                break
+            sink.write(data)
+            total += len(data)
+            progress(total)
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the receive stopped: its exit status and stderr say why
+    finally:
+        for pipe in (sink, source):
+            try:
+                pipe.close()
+            except (BrokenPipeError, OSError):
+                pass
+
+
+class RemoteZfs(Zfs):
+    """zfs on another node, run with `ssh_command` + one shell-quoted command line."""
+
+    def __init__(self, ssh_command, timeout=DEFAULT_TIMEOUT):
+        super().__init__(timeout=timeout)
+        self.ssh_command = list(ssh_command)
+
+    def wrap(self, command):
+        return [*self.ssh_command, shlex.join(command)]

@@ -207,6 +207,7 @@ class PruneCfg:
     snapshot_parents = "tank/ganeti tank2/ganeti"
     snapshot_format = "%Y-%m-%d"
     keep_daily, keep_weekly, keep_monthly = 2, 0, 0
+    zfs_parent = ""  # no retired copies of moves to expire (move.expire_retired: tests/unit/test_move.py)
 
 
 def week_of(volume, *extra_rows, days=range(20, 26)):
