@@ -22,6 +22,7 @@ Environment:
     GUEST_TIMEOUT      seconds for the whole guest run (default 3900)
     GUEST_CLUSTER_PYTEST_ARGS, GUEST_CLUSTER_TIMEOUT (default 2400): the same for
                        the cluster run
+    GUEST_EVERY_MODULE set: every module on every release (vm.ONLY_ON ignored)
     GUEST_RELEASES     the Debian releases to run, space-separated (default: all of
                        vm.RELEASES, "bookworm trixie"); test_in_guest.py and
                        test_in_cluster.py run bookworm, the *_trixie.py anchors
@@ -119,7 +120,8 @@ class GuestSuite(pytest.File):
         timeout = float(env.get("GUEST_TIMEOUT", vm.DEFAULT_TIMEOUT))
         if pytest_args or shards == 1:  # a narrowed run: one guest, as the arguments say
             return vm.run_guest(pytest_args=pytest_args, timeout=timeout, **common)
-        return vm.run_sharded(shards=shards, timeout=timeout, **common)
+        return vm.run_sharded(shards=shards, timeout=timeout, every_module=bool(env.get("GUEST_EVERY_MODULE")),
+                              **common)
 
 
 class ClusterSuite(GuestSuite):
