@@ -199,3 +199,20 @@ def emulated_lvs():
     """What lvs answers for the emulated VG (a failed run: its stderr)."""
     result = run(["lvs", "--noheadings", "-o", "lv_name", EMULATED_VG], env=emulated_env(), check=False)
     return result.stdout.split() if result.returncode == 0 else result.stderr.strip()
+
+
+def node_with_0_2():
+    """The starting point of an upgrade to trixie: bookworm's lvm2, 0.2 in place
+    of the version guest-run.sh installed, a real VG and an emulated one, both
+    answering. {"current": this version's .deb, "old": 0.2's}."""
+    assert lvm2_dir() == "/sbin", "starts on bookworm's lvm2"
+    debs = {"current": only_deb("/share/debs"), "old": only_deb("/share/old-layout")}
+    apt_get("purge", PACKAGE)
+    make_real_vg()
+    apt_get("install", str(debs["old"]))
+    assert status() == ("install ok installed", deb_version(debs["old"]))
+    assert_diverted("old")
+    emulated_vg()
+    assert emulated_lvs() == ["lv1"]
+    assert_real_lvm_works()
+    return debs

@@ -12,25 +12,13 @@ import pytest
 
 from guestlib import run
 from packaginglib import (PACKAGE, apt_get, assert_diverted, assert_lvm2_restored, assert_real_lvm_works,
-                          deb_version, emulated_lvs, emulated_vg, lvm2_dir, make_real_vg, only_deb, status,
+                          deb_version, emulated_lvs, node_with_0_2, status,
                           upgrade_lvm2)
 
 
 @pytest.fixture(scope="module")
 def node():
-    assert lvm2_dir() == "/sbin", "starts on bookworm's lvm2"
-    apt_get("purge", PACKAGE)  # guest-run.sh installed this version: start from 0.2
-    make_real_vg()
-    return {"current": only_deb("/share/debs"), "old": only_deb("/share/old-layout")}
-
-
-def test_0_2_on_bookworm(node):
-    apt_get("install", str(node["old"]))
-    assert status() == ("install ok installed", deb_version(node["old"]))
-    assert_diverted("old")
-    emulated_vg()
-    assert emulated_lvs() == ["lv1"]
-    assert_real_lvm_works()
+    return node_with_0_2()
 
 
 def test_upgrade_to_this_version_on_bookworm(node):
