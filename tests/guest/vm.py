@@ -61,7 +61,7 @@ SHARDS = 2
 SHARD_MEMORY_MIB = 3072
 SHARD_MINUTES = {  # measured 2026-12-02 (test_lvm_fidelity.py: estimated, new that day)
     "test_ganeti_e2e.py": 11, "test_upgrade_original.py": 4, "test_adopt.py": 4, "test_scheduled.py": 3.7,
-    "test_lvm_ganeti.py": 3, "test_lvm_fidelity.py": 3, "test_packaging.py": 2, "test_lvm_commands.py": 1.7,
+    "test_lvm_ganeti.py": 3, "test_lvm_fidelity.py": 5, "test_packaging.py": 2, "test_lvm_commands.py": 1.7,
     "test_provider.py": 1.4, "test_volume_core.py": 1.2, "test_node_local.py": 1.1, "test_bad_input.py": 0.9,
 }
 # Modules that run on some releases only (all others run on every release). On
