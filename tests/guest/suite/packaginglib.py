@@ -20,6 +20,8 @@ PACKAGE = "ganeti-extstorage-zfs"
 CONFFILE = Path("/etc/ganeti/extstorage-zfs.conf")
 # Imported while the package is installed: the tests remove it.
 COMMANDS = tuple(ganeti_zfs.lvm.COMMANDS)
+# What 0.2 wrapped (and diverted): Ganeti's commands; 0.3 added the display ones.
+OLD_COMMANDS = ("lvs", "vgs", "pvs", "lvcreate", "lvremove", "lvrename", "lvchange", "lvextend", "pvchange", "vgreduce")
 REAL_VG = "pkgtestvg"
 REAL_LV = "reallv"
 
@@ -79,9 +81,13 @@ def lvm2_dir():
     return dirs.pop()
 
 
+def commands_of(layout):
+    return OLD_COMMANDS if layout == "old" else COMMANDS
+
+
 def expected_diversions(layout):
     if layout == "old":
-        return {f"/sbin/{c}": f"/sbin/{c}.distrib" for c in COMMANDS}
+        return {f"/sbin/{c}": f"/sbin/{c}.distrib" for c in OLD_COMMANDS}
     table = {f"/usr/sbin/{c}": f"/usr/sbin/{c}.distrib" for c in COMMANDS}
     table.update({f"/sbin/{c}": f"/sbin/{c}.distrib.usr-is-merged" for c in COMMANDS})
     return table
@@ -109,7 +115,7 @@ def assert_diverted(layout):
     link is in the one target that lvm2's recorded path is diverted to."""
     assert ours(diversions()) == expected_diversions(layout)
     recorded = lvm2_dir()
-    for command in COMMANDS:
+    for command in commands_of(layout):
         # /sbin is usr/sbin: one file, whichever name the layout ships it under.
         wrapper = Path("/usr/sbin", command)
         assert wrapper.read_text().endswith(f'from ganeti_zfs.lvm.main import main\nsys.exit(main("{command}"))\n')

@@ -14,6 +14,7 @@ import pytest
 
 from guestlib import real_lvm_vg, run, wait_for_path, zfs_list_all
 from providerlib import destroy_if_exists, ensure_node_config, udev_settle, write_config, zfs_state
+from packaginglib import lvm2_link
 
 VG = "gnt"
 LVM_PARENT = "tank/gnt"
@@ -301,7 +302,7 @@ def extra_stderr(real, ours):
 
 @pytest.mark.parametrize("command", NEW_COMMANDS)
 def test_the_new_wrappers_are_diverted_and_help_is_lvm2s(command):
-    assert os.readlink(f"/sbin/{command}.distrib") == "lvm"
+    assert os.readlink(lvm2_link(command, "new")) == "lvm"
     real = run([LVM, command, "--help"], check=False)
     ours = run([command, "--help"], check=False)
     assert (ours.returncode, ours.stdout, ours.stderr) == (real.returncode, real.stdout, real.stderr)

@@ -25,6 +25,7 @@ import pytest
 
 from guestlib import NODE_NAME, artifacts_dir, cluster_verify, run
 from providerlib import NODE_CONFIG, ensure_node_config
+from packaginglib import every_target, lvm2_link
 
 import ganeti_zfs.lvm
 
@@ -208,8 +209,8 @@ def test_the_install_says_what_it_did_and_where_the_tree_is(upgraded):
 
 def test_lvm2_gets_its_links_back_before_the_diversions(upgraded):
     for command in COMMANDS:
-        # What our wrapper runs as the real LVM is lvm2's own link again.
-        assert os.readlink(f"/sbin/{command}.distrib") == "lvm", command
+        # What the diversion keeps as lvm2's file is lvm2's own link again.
+        assert os.readlink(lvm2_link(command, "new")) == "lvm", command
     assert run(["lvs", "--noheadings", "-o", "lv_name", REAL_VG]).stdout.split() == ["keep", "x"]
     run(["lvremove", "-f", f"{REAL_VG}/x"])
     assert run(["/sbin/lvm", "lvs", "--noheadings", "-o", "lv_name", REAL_VG]).stdout.split() == ["keep"]
@@ -303,7 +304,7 @@ def test_apt_remove_leaves_lvm2_as_lvm2_installed_it(upgraded):
     apt_get("remove", PACKAGE)
     for command in COMMANDS:
         assert os.readlink(f"/sbin/{command}") == "lvm", command
-        assert not os.path.lexists(f"/sbin/{command}.distrib"), command
+        assert not [t for t in every_target(command) if os.path.lexists(t)], command
     assert run(["lvs", "--noheadings", "-o", "lv_name", REAL_VG]).stdout.split() == ["keep"]
     assert COPY.is_dir()  # the admin's copy of the original stays
     apt_get("install", str(deb()))
