@@ -213,7 +213,7 @@ KEYS = {
     "KEEP_DAILY": (_whole_number, "7", "daily snapshots kept per volume"),
     "KEEP_WEEKLY": (_whole_number, "4", "weekly snapshots kept per volume"),
     "KEEP_MONTHLY": (_whole_number, "6", "monthly snapshots kept per volume"),
-    "MOVE_KEEP_DAYS": (_whole_number, "7", "days ganeti-zfs move keeps the old copy on the source (then the daily job destroys it)"),
+    "MOVE_KEEP_DAYS": (_whole_number, "7", "days ganeti-zfs move marks the old copy on the source to be kept (ganeti-zfs:retired-until)"),
     "CHECK_SNAPSHOT_WARN_HOURS": (_positive_number, "26", "check: WARNING when a newest snapshot is older"),
     "CHECK_SNAPSHOT_CRIT_HOURS": (_positive_number, "50", "check: CRITICAL when a newest snapshot is older"),
     "CHECK_CAPACITY_WARN": (_percent, "80", "check: WARNING at this pool capacity (%)"),

@@ -30,7 +30,7 @@ switch the primary (plan()):
 6. start it there (if it ran), then retire the source copy: renamed
    <volume>.moved-<UTC time>, out of the provider's namespace (its OWNER mark
    removed, so nothing of ours uses it), with properties.RETIRED_UNTIL; the
-   daily job destroys it after MOVE_KEEP_DAYS (expire_retired), or the move
+   daily job is to destroy it after MOVE_KEEP_DAYS (expire_retired: not called yet), or the move
    does at once with --destroy-old.
 
 A failure before the switch undoes everything (Runner.undo): the target
