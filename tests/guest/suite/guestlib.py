@@ -189,3 +189,8 @@ def run_import_export(argv, timeout=1800):
             text += f.read()
     assert GANETI_1839_SIGNATURE in text, f"{argv[:2]} failed, but not with {GANETI_1839}:\n{result.stdout}{result.stderr}"
     return False
+
+
+def ganeti_lib():
+    """Ganeti's own Python code: /usr/share/ganeti/3.0 on bookworm, 3.1 on trixie."""
+    return next(str(path) for path in sorted(Path("/usr/share/ganeti").glob("3.*")) if (path / "ganeti").is_dir())

@@ -9,11 +9,10 @@ import os
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from guestlib import real_lvm_vg, run, wait_for_path
+from guestlib import ganeti_lib, real_lvm_vg, run, wait_for_path
 from packaginglib import COMMANDS, assert_diverted
 from providerlib import destroy_if_exists, ensure_node_config, zfs_get, zfs_state
 
@@ -22,8 +21,7 @@ LVM_PARENT = "tank/gnt"
 PV = f"/dev/zvol/{LVM_PARENT}"
 REAL_VG = "realvg"
 MiB = 1 << 20
-# Ganeti's Python code, /usr/share/ganeti/3.0 on bookworm, 3.1 on trixie.
-GANETI_LIB = next(str(path) for path in sorted(Path("/usr/share/ganeti").glob("3.*")) if (path / "ganeti").is_dir())
+GANETI_LIB = ganeti_lib()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from guestlib import NODE_NAME, NOOP_OS, run
+from guestlib import NODE_NAME, NOOP_OS, ganeti_lib, run
 from providerlib import (PARENT, destroy_if_exists, ensure_node_config, new_volume_name, ok, refused_without_change,
                          write_device, zfs_get)
 
@@ -32,7 +32,7 @@ from test_provider import make_volume  # noqa: F401 (volumes made through the pr
 import ganeti_zfs.hooks
 import ganeti_zfs.properties
 
-GANETI_LIB = "/usr/share/ganeti/3.0"
+GANETI_LIB = ganeti_lib()
 HOOK_PROGRAM = Path("/") / ganeti_zfs.hooks.PROGRAM
 HOOK_LINKS = [Path("/") / link for link in ganeti_zfs.hooks.hook_links()]
 CURRENT = ganeti_zfs.properties.CURRENT_COPY
